@@ -1,0 +1,107 @@
+//! What the recorder and the confirmer share: following the served sales' topics and reading in batches.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    error::KafkaResult,
+    message::BorrowedMessage,
+};
+use shared::ids::SaleId;
+use tokio_util::sync::CancellationToken;
+
+use crate::sales::Sales;
+
+/// Largest batch handled in one go.
+pub const MAX_BATCH: usize = 1000;
+
+/// A consumer kept subscribed to one topic per served sale.
+pub struct Subscription {
+    consumer: StreamConsumer,
+    topic_of: fn(&SaleId) -> String,
+    topics: Vec<String>,
+}
+
+impl Subscription {
+    /// Follows `topic_of(sale)` for each served sale.
+    pub fn new(consumer: StreamConsumer, topic_of: fn(&SaleId) -> String) -> Self {
+        Self { consumer, topic_of, topics: Vec::new() }
+    }
+
+    /// The consumer.
+    pub fn consumer(&self) -> &StreamConsumer {
+        &self.consumer
+    }
+
+    /// Re-subscribes when the served sales changed.
+    pub async fn sync(&mut self, sales: &Sales) {
+        let wanted: Vec<String> = match sales.current().await {
+            Ok(list) => list.iter().map(self.topic_of).collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "listing sales failed");
+                return;
+            }
+        };
+        if wanted == self.topics {
+            return;
+        }
+        let result: KafkaResult<()> = if wanted.is_empty() {
+            self.consumer.unsubscribe();
+            Ok(())
+        } else {
+            let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            self.consumer.subscribe(&refs)
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(topics = ?wanted, "subscribed");
+                self.topics = wanted;
+            }
+            Err(err) => tracing::warn!(error = %err, "subscribing failed"),
+        }
+    }
+
+    /// Waits for at least one message, then takes whatever else is already buffered.
+    /// `None` when shutting down or when it is time to re-check the served sales.
+    pub async fn next_batch(&self, shutdown: &CancellationToken, wait: Duration) -> Option<Vec<BorrowedMessage<'_>>> {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(wait) => return Some(Vec::new()),
+            first = self.consumer.recv() => first,
+        };
+        let mut batch = Vec::new();
+        match first {
+            Ok(message) => batch.push(message),
+            Err(err) => {
+                tracing::warn!(error = %err, "consume failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return Some(batch);
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message),
+                _ => break,
+            }
+        }
+        Some(batch)
+    }
+
+    /// Marks the batch handled and commits its offsets.
+    pub fn commit(&self, batch: &[BorrowedMessage<'_>]) {
+        for message in batch {
+            if let Err(err) = self.consumer.store_offset_from_message(message) {
+                tracing::warn!(error = %err, "storing offset failed");
+            }
+        }
+        if let Err(err) = shared::kafka::commit(&self.consumer) {
+            tracing::warn!(error = %err, "offset commit failed; the batch may be redelivered");
+        }
+    }
+}
+
+/// Exponential backoff for retrying a batch: 100 ms doubling to 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
+}

@@ -1,0 +1,54 @@
+-- Shared prelude of every booking script. KEYS[1] is always the sale's meta key
+-- ("sale:{S}:meta"); every other key of the sale is derived from its prefix, so all keys a
+-- script touches share the {S} hash tag and live in one Redis Cluster slot.
+local P = string.sub(KEYS[1], 1, -5)
+local RETENTION_MS = 86400000
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function hold_key(id)
+  return P .. 'hold:' .. id
+end
+
+local function load_hold(id)
+  local v = redis.call('HMGET', hold_key(id), 'user', 'zone', 'qty', 'status', 'expires_at_ms')
+  if not v[1] then return nil end
+  return { user = v[1], zone = v[2], qty = tonumber(v[3]), status = v[4], expires = tonumber(v[5]) }
+end
+
+-- Appends the hold's full snapshot to the sale's outbox, in the same atomic step as the change.
+local function emit(event_type, id, now, extra)
+  local fields = redis.call('HGETALL', hold_key(id))
+  redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', tostring(now), 'reason', extra or '', unpack(fields))
+end
+
+-- Ends a held reservation: confirmed seats become sold, any other end returns them.
+local function settle(id, h, status, now)
+  local zk = P .. 'zone:' .. h.zone
+  redis.call('HINCRBY', zk, 'held', -h.qty)
+  if status == 'confirmed' then
+    redis.call('HINCRBY', zk, 'sold', h.qty)
+  else
+    redis.call('HINCRBY', zk, 'available', h.qty)
+    local field = h.zone .. ':' .. h.user
+    if redis.call('HINCRBY', P .. 'userqty', field, -h.qty) <= 0 then
+      redis.call('HDEL', P .. 'userqty', field)
+    end
+    redis.call('PEXPIRE', hold_key(id), RETENTION_MS)
+  end
+  redis.call('ZREM', P .. 'expiries', id)
+  redis.call('HSET', hold_key(id), 'status', status, 'updated_at_ms', tostring(now))
+end
+
+-- Expires a held reservation whose time is up; returns true when it did.
+local function expire_if_due(id, h, now)
+  if h.status == 'held' and now >= h.expires then
+    settle(id, h, 'expired', now)
+    emit('ReservationExpired', id, now)
+    return true
+  end
+  return false
+end

@@ -1,0 +1,35 @@
+-- Reserve: sale open, idempotency, per-user cap, availability, then the hold -- atomically.
+-- KEYS: meta, zone, idempotency, userqty, expiries, hold
+-- ARGV: user, zone id, quantity, idempotency fingerprint, reservation id, idempotency ttl ms
+local prior = redis.call('GET', KEYS[3])
+if prior then
+  local sep = string.find(prior, '|', 1, true)
+  local rid = string.sub(prior, 1, sep - 1)
+  if string.sub(prior, sep + 1) ~= ARGV[4] then return { 'IDEMPOTENCY_MISMATCH', rid } end
+  return { 'REPLAY', rid }
+end
+local meta = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'closes_at_ms', 'hold_ttl_ms', 'state')
+if not meta[1] then return { 'SALE_NOT_FOUND' } end
+if meta[4] ~= 'active' then return { 'SALE_SUSPENDED' } end
+local now = now_ms()
+if now < tonumber(meta[1]) then return { 'SALE_NOT_OPEN', meta[1] } end
+if now >= tonumber(meta[2]) then return { 'SALE_CLOSED', meta[2] } end
+local z = redis.call('HMGET', KEYS[2], 'available', 'price_minor', 'currency', 'per_user_cap')
+if not z[1] then return { 'ZONE_NOT_FOUND' } end
+local qty = tonumber(ARGV[3])
+local field = ARGV[2] .. ':' .. ARGV[1]
+local mine = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+local cap = tonumber(z[4])
+if mine + qty > cap then return { 'USER_CAP', tostring(cap - mine) } end
+if tonumber(z[1]) < qty then return { 'SOLD_OUT', z[1] } end
+redis.call('HINCRBY', KEYS[2], 'available', -qty)
+redis.call('HINCRBY', KEYS[2], 'held', qty)
+redis.call('HINCRBY', KEYS[4], field, qty)
+local expires = now + tonumber(meta[3])
+local amount = qty * tonumber(z[2])
+redis.call('HSET', KEYS[6], 'id', ARGV[5], 'user', ARGV[1], 'zone', ARGV[2], 'qty', ARGV[3],
+  'amount_minor', tostring(amount), 'currency', z[3], 'status', 'held',
+  'created_at_ms', tostring(now), 'expires_at_ms', tostring(expires), 'updated_at_ms', tostring(now))
+redis.call('ZADD', KEYS[5], expires, ARGV[5])
+redis.call('SET', KEYS[3], ARGV[5] .. '|' .. ARGV[4], 'PX', ARGV[6])
+return { 'OK', ARGV[5], tostring(amount), z[3], tostring(expires), tostring(now) }

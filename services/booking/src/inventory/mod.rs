@@ -1,0 +1,322 @@
+//! The live inventory of each sale in Redis: the Lua scripts and their typed outcomes.
+
+use std::{collections::HashMap, time::Duration};
+
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use shared::{
+    ids::{SaleId, ZoneId},
+    keys::SaleKeys,
+};
+use uuid::Uuid;
+
+use crate::domain::{Hold, IdempotencyKey, Quantity};
+
+macro_rules! booking_script {
+    ($file:literal) => {
+        Script::new(concat!(include_str!("lua/lib.lua"), "\n", include_str!(concat!("lua/", $file))))
+    };
+}
+
+/// A reserve request that has passed validation.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    /// The buyer.
+    pub user: Uuid,
+    /// The zone.
+    pub zone: ZoneId,
+    /// Seats.
+    pub quantity: Quantity,
+    /// The client's idempotency key.
+    pub idempotency_key: IdempotencyKey,
+}
+
+impl ReserveRequest {
+    /// What identifies the request body for idempotency: same key, different body is a conflict.
+    fn fingerprint(&self) -> String {
+        format!("{}:{}", self.zone, self.quantity.get())
+    }
+}
+
+/// What the reserve script decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    /// A new hold.
+    Created(Hold),
+    /// The same key and body were seen before: this is the original reservation.
+    Replay(Uuid),
+    /// The key was used before with a different body.
+    IdempotencyMismatch,
+    /// No such sale.
+    SaleNotFound,
+    /// The sale is suspended.
+    SaleSuspended,
+    /// The sale opens later (ms since the epoch).
+    SaleNotOpen(i64),
+    /// The sale has closed.
+    SaleClosed,
+    /// No such zone in the sale.
+    ZoneNotFound,
+    /// The per-user cap would be exceeded; this many seats remain for the user.
+    UserCap(i64),
+    /// Not enough seats; this many remain.
+    SoldOut(i64),
+}
+
+/// What cancelling decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The hold was cancelled.
+    Cancelled,
+    /// No such hold of this user.
+    NotFound,
+    /// The reservation is no longer held; its status.
+    NotHeld(String),
+}
+
+/// What confirming decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// The hold is now sold.
+    Confirmed,
+    /// This payment had already confirmed it.
+    AlreadyConfirmed,
+    /// The reservation could not be confirmed; why (`expired`, `cancelled`, `released`, `unknown`, `confirmed`).
+    Rejected(String),
+}
+
+/// Live counts of one zone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneAvailability {
+    /// Zone id.
+    pub zone: String,
+    /// Seats in the zone.
+    pub capacity: i64,
+    /// Seats free to reserve.
+    pub available: i64,
+    /// Seats on hold.
+    pub held: i64,
+    /// Seats sold.
+    pub sold: i64,
+    /// Price per seat in minor units.
+    pub price_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Most seats per buyer.
+    pub per_user_cap: i64,
+}
+
+struct Scripts {
+    reserve: Script,
+    release_unpublished: Script,
+    cancel: Script,
+    confirm: Script,
+    expire: Script,
+}
+
+/// Typed access to the sale state in Redis.
+#[derive(Clone)]
+pub struct Inventory {
+    conn: ConnectionManager,
+    scripts: std::sync::Arc<Scripts>,
+    idempotency_ttl: Duration,
+}
+
+fn field(reply: &[String], i: usize) -> &str {
+    reply.get(i).map_or("", String::as_str)
+}
+
+fn number(reply: &[String], i: usize) -> i64 {
+    field(reply, i).parse().unwrap_or_default()
+}
+
+impl Inventory {
+    /// Wraps a connection; idempotency keys are remembered for `idempotency_ttl`.
+    pub fn new(conn: ConnectionManager, idempotency_ttl: Duration) -> Self {
+        let scripts = Scripts {
+            reserve: booking_script!("reserve.lua"),
+            release_unpublished: booking_script!("release_unpublished.lua"),
+            cancel: booking_script!("cancel.lua"),
+            confirm: booking_script!("confirm.lua"),
+            expire: booking_script!("expire.lua"),
+        };
+        Self { conn, scripts: std::sync::Arc::new(scripts), idempotency_ttl }
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &ConnectionManager {
+        &self.conn
+    }
+
+    /// Runs the reserve script: one round trip.
+    pub async fn reserve(&self, sale: &SaleId, request: &ReserveRequest) -> redis::RedisResult<ReserveOutcome> {
+        let keys = SaleKeys::new(sale);
+        let id = Uuid::now_v7();
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .reserve
+            .key(keys.meta())
+            .key(keys.zone(&request.zone))
+            .key(keys.idempotency(&request.user, request.idempotency_key.as_str()))
+            .key(keys.user_quantities())
+            .key(keys.expiries())
+            .key(keys.hold(&id))
+            .arg(request.user.to_string())
+            .arg(request.zone.as_str())
+            .arg(request.quantity.get())
+            .arg(request.fingerprint())
+            .arg(id.to_string())
+            .arg(self.idempotency_ttl.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match field(&reply, 0) {
+            "OK" => ReserveOutcome::Created(Hold {
+                id,
+                user: request.user,
+                zone: request.zone.clone(),
+                quantity: request.quantity.get(),
+                amount_minor: number(&reply, 2),
+                currency: field(&reply, 3).to_owned(),
+                status: shared::events::ReservationStatus::Held,
+                created_at_ms: number(&reply, 5),
+                expires_at_ms: number(&reply, 4),
+                payment_id: None,
+            }),
+            "REPLAY" => match field(&reply, 1).parse() {
+                Ok(original) => ReserveOutcome::Replay(original),
+                Err(_) => return Err(unexpected("reserve", &reply)),
+            },
+            "IDEMPOTENCY_MISMATCH" => ReserveOutcome::IdempotencyMismatch,
+            "SALE_NOT_FOUND" => ReserveOutcome::SaleNotFound,
+            "SALE_SUSPENDED" => ReserveOutcome::SaleSuspended,
+            "SALE_NOT_OPEN" => ReserveOutcome::SaleNotOpen(number(&reply, 1)),
+            "SALE_CLOSED" => ReserveOutcome::SaleClosed,
+            "ZONE_NOT_FOUND" => ReserveOutcome::ZoneNotFound,
+            "USER_CAP" => ReserveOutcome::UserCap(number(&reply, 1)),
+            "SOLD_OUT" => ReserveOutcome::SoldOut(number(&reply, 1)),
+            _ => return Err(unexpected("reserve", &reply)),
+        })
+    }
+
+    /// Undoes a reserve whose creation event could not be published, and forgets its idempotency key.
+    pub async fn release_unpublished(&self, sale: &SaleId, hold: &Hold, key: &IdempotencyKey) -> redis::RedisResult<bool> {
+        let keys = SaleKeys::new(sale);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .release_unpublished
+            .key(keys.meta())
+            .key(keys.idempotency(&hold.user, key.as_str()))
+            .arg(hold.id.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(field(&reply, 0) == "OK")
+    }
+
+    /// The owner cancels a live hold.
+    pub async fn cancel(&self, sale: &SaleId, id: Uuid, user: Uuid) -> redis::RedisResult<CancelOutcome> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .cancel
+            .key(SaleKeys::new(sale).meta())
+            .arg(id.to_string())
+            .arg(user.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match field(&reply, 0) {
+            "OK" => CancelOutcome::Cancelled,
+            "NOT_FOUND" => CancelOutcome::NotFound,
+            "NOT_HELD" => CancelOutcome::NotHeld(field(&reply, 1).to_owned()),
+            _ => return Err(unexpected("cancel", &reply)),
+        })
+    }
+
+    /// Turns a live hold into sold seats for `payment`.
+    pub async fn confirm(&self, sale: &SaleId, id: Uuid, payment: Uuid) -> redis::RedisResult<ConfirmOutcome> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .confirm
+            .key(SaleKeys::new(sale).meta())
+            .arg(id.to_string())
+            .arg(payment.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match field(&reply, 0) {
+            "OK" => ConfirmOutcome::Confirmed,
+            "ALREADY_CONFIRMED" => ConfirmOutcome::AlreadyConfirmed,
+            "REJECTED" => ConfirmOutcome::Rejected(field(&reply, 1).to_owned()),
+            _ => return Err(unexpected("confirm", &reply)),
+        })
+    }
+
+    /// Expires up to `limit` due holds; returns how many it expired.
+    pub async fn expire_due(&self, sale: &SaleId, limit: usize) -> redis::RedisResult<usize> {
+        let keys = SaleKeys::new(sale);
+        let mut conn = self.conn.clone();
+        let (expired, _seen): (usize, usize) = self
+            .scripts
+            .expire
+            .key(keys.meta())
+            .key(keys.expiries())
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(expired)
+    }
+
+    /// One reservation as Redis holds it.
+    pub async fn hold(&self, sale: &SaleId, id: Uuid) -> redis::RedisResult<Option<Hold>> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn.hgetall(SaleKeys::new(sale).hold(&id)).await?;
+        Ok(Hold::from_fields(&fields))
+    }
+
+    /// Live counts per zone, sorted by zone id; `None` for an unknown sale.
+    pub async fn availability(&self, sale: &SaleId) -> redis::RedisResult<Option<Vec<ZoneAvailability>>> {
+        let keys = SaleKeys::new(sale);
+        let mut conn = self.conn.clone();
+        let members: Vec<String> = conn.smembers(keys.zones()).await?;
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let mut zones: Vec<ZoneId> = members.iter().filter_map(|z| ZoneId::parse(z).ok()).collect();
+        zones.sort();
+        let mut pipe = redis::pipe();
+        for zone in &zones {
+            pipe.cmd("HMGET")
+                .arg(keys.zone(zone))
+                .arg(&["capacity", "available", "held", "sold", "price_minor", "currency", "per_user_cap"]);
+        }
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+        Ok(Some(
+            zones
+                .into_iter()
+                .zip(rows)
+                .map(|(zone, row)| {
+                    let n = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or_default();
+                    ZoneAvailability {
+                        zone: zone.to_string(),
+                        capacity: n(0),
+                        available: n(1),
+                        held: n(2),
+                        sold: n(3),
+                        price_minor: n(4),
+                        currency: row.get(5).cloned().flatten().unwrap_or_default(),
+                        per_user_cap: n(6),
+                    }
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn unexpected(script: &str, reply: &[String]) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::TypeError,
+        "unexpected script reply",
+        format!("{script}: {reply:?}"),
+    ))
+}

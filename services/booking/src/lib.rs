@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+
+pub mod config;
+pub mod confirmer;
+pub mod consume;
+pub mod domain;
+pub mod error;
+pub mod inventory;
+pub mod publish;
+pub mod recorder;
+pub mod relay;
+pub mod routes;
+pub mod sales;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod sweeper;

@@ -1,0 +1,32 @@
+//! Publishing booking events to the sale's bookings topic.
+
+use shared::{
+    events::{BookingEvent, Envelope, bookings_topic},
+    ids::SaleId,
+    kafka::{EventPublisher, PublishError},
+};
+use time::OffsetDateTime;
+
+/// Publishes one booking event, keyed by reservation so a reservation's events stay in order.
+pub async fn publish_booking_event(
+    publisher: &EventPublisher,
+    sale: &SaleId,
+    time: OffsetDateTime,
+    event: BookingEvent,
+) -> Result<(), PublishError> {
+    let (key, dedup) = match &event {
+        BookingEvent::SaleConfigured(_) => (sale.to_string(), format!("config/{}", time.unix_timestamp_nanos())),
+        BookingEvent::ConfirmRejected(r) => {
+            (r.reservation_id.to_string(), format!("{}/{}/ConfirmRejected", r.reservation_id, r.payment_id))
+        }
+        BookingEvent::ReservationCreated(s)
+        | BookingEvent::ReservationConfirmed(s)
+        | BookingEvent::ReservationCancelled(s)
+        | BookingEvent::ReservationExpired(s)
+        | BookingEvent::ReservationReleased(s) => {
+            (s.reservation_id.to_string(), format!("{}/{}", s.reservation_id, event.type_name()))
+        }
+    };
+    let envelope = Envelope::new(sale.clone(), time, &dedup, event);
+    publisher.publish(&bookings_topic(sale), &key, &envelope).await
+}

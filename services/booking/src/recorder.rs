@@ -1,0 +1,89 @@
+//! The recorder: consumes the served sales' bookings topics into PostgreSQL in batches, one
+//! transaction per batch, committing offsets only after the database commit.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::message::BorrowedMessage;
+use shared::events::{BookingEvent, Envelope};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    consume::{Subscription, backoff},
+    sales::Sales,
+    store::{self, RecordError},
+};
+
+/// Records until `shutdown`.
+pub async fn run(mut subscription: Subscription, sales: Sales, pool: PgPool, shutdown: CancellationToken) {
+    subscription.sync(&sales).await;
+    let mut synced = Instant::now();
+    loop {
+        if synced.elapsed() > Duration::from_secs(2) {
+            subscription.sync(&sales).await;
+            synced = Instant::now();
+        }
+        let Some(batch) = subscription.next_batch(&shutdown, Duration::from_secs(2)).await else { return };
+        if batch.is_empty() {
+            continue;
+        }
+        let events = decode(&batch);
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            match record(&pool, &events).await {
+                Ok(()) => {
+                    metrics::counter!("booking_recorder_events_total").increment(events.len() as u64);
+                    metrics::histogram!("booking_recorder_batch_seconds").record(started.elapsed().as_secs_f64());
+                    break;
+                }
+                Err(err) => {
+                    let kind = match &err {
+                        RecordError::Oversell { .. } => "oversell",
+                        RecordError::UnknownZone { .. } => "unknown_zone",
+                        RecordError::Database(_) => "database",
+                    };
+                    metrics::counter!("booking_recorder_failures_total", "kind" => kind).increment(1);
+                    if matches!(err, RecordError::Oversell { .. }) {
+                        tracing::error!(error = %err, "recording refused by the capacity constraint");
+                    } else {
+                        tracing::warn!(error = %err, attempt, "recording failed; retrying");
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff(attempt)) => {}
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+        subscription.commit(&batch);
+    }
+}
+
+fn decode(batch: &[BorrowedMessage<'_>]) -> Vec<Envelope<BookingEvent>> {
+    let mut events: Vec<Envelope<BookingEvent>> = batch
+        .iter()
+        .filter_map(|message| match shared::kafka::decode::<BookingEvent>(message) {
+            Ok(envelope) => Some(envelope),
+            Err(err) => {
+                tracing::error!(error = %err, "undecodable booking event skipped");
+                metrics::counter!("booking_recorder_undecodable_total").increment(1);
+                None
+            }
+        })
+        .collect();
+    // A sale's configuration goes first, so its zones exist before reservations refer to them.
+    events.sort_by_key(|e| !matches!(e.event, BookingEvent::SaleConfigured(_)));
+    events
+}
+
+async fn record(pool: &PgPool, events: &[Envelope<BookingEvent>]) -> Result<(), RecordError> {
+    let mut tx = pool.begin().await?;
+    for envelope in events {
+        store::apply(&mut tx, envelope).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+

@@ -1,0 +1,59 @@
+//! The caller's holds and bookings across sales, newest first, paginated by cursor.
+
+use axum::{Json, Router, extract::State, routing::get};
+use serde::{Deserialize, Serialize};
+use shared::{auth::AuthUser, extract::ValidQuery, problem::Problem};
+use uuid::Uuid;
+
+use crate::{error::BookingError, routes::reservations::ReservationView, state::AppState, store};
+
+/// Query of the list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size, 1-100 (default 20).
+    pub limit: Option<i64>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<Uuid>,
+}
+
+/// One page.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingPage {
+    /// Reservations, newest first.
+    pub items: Vec<ReservationView>,
+    /// Cursor of the next page, absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/me/bookings", get(list))
+}
+
+#[tracing::instrument(skip_all, fields(user.id = %user.id))]
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ValidQuery(query): ValidQuery<ListQuery>,
+) -> Result<Json<BookingPage>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(Problem::bad_request("invalid_query", "limit must be between 1 and 100")
+            .with_field("limit", format!("got {limit}"))
+            .into_response());
+    }
+    let mut rows = store::reservations_of_user(&state.db, user.id, query.cursor, limit + 1)
+        .await
+        .map_err(|e| BookingError::from(e).into_response())?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.reservation_id)
+    } else {
+        None
+    };
+    Ok(Json(BookingPage { items: rows.into_iter().map(ReservationView::from).collect(), next_cursor }))
+}

@@ -1,0 +1,264 @@
+//! Reservations: reserve (`POST`), read (`GET`) and cancel (`DELETE`), owner only.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use shared::{
+    auth::AuthUser,
+    events::{BookingEvent, ReservationStatus},
+    extract::ValidJson,
+    ids::{SaleId, ZoneId},
+    problem::Problem,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Hold, IdempotencyKey, Quantity, from_ms},
+    error::BookingError,
+    inventory::{CancelOutcome, ReserveOutcome, ReserveRequest},
+    publish::publish_booking_event,
+    state::AppState,
+    store::{self, ReservationRow},
+};
+
+/// Body of a reserve request. Prices are never taken from the client.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveBody {
+    /// Zone to reserve in.
+    pub zone: String,
+    /// Seats, 1-20.
+    pub quantity: i64,
+}
+
+/// A reservation as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationView {
+    /// Reservation id.
+    pub id: Uuid,
+    /// Sale.
+    pub sale: String,
+    /// Zone.
+    pub zone: String,
+    /// Seats.
+    pub quantity: u32,
+    /// Price of all seats in minor units, from the sale's price.
+    pub amount_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Status: held, confirmed, cancelled, expired or released.
+    pub status: ReservationStatus,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When an unpaid hold lapses.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The payment that confirmed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<Uuid>,
+}
+
+impl ReservationView {
+    fn from_hold(sale: &SaleId, hold: &Hold) -> Self {
+        Self {
+            id: hold.id,
+            sale: sale.to_string(),
+            zone: hold.zone.to_string(),
+            quantity: hold.quantity,
+            amount_minor: hold.amount_minor,
+            currency: hold.currency.clone(),
+            status: hold.status,
+            created_at: from_ms(hold.created_at_ms),
+            expires_at: from_ms(hold.expires_at_ms),
+            payment_id: hold.payment_id,
+        }
+    }
+}
+
+impl From<ReservationRow> for ReservationView {
+    fn from(row: ReservationRow) -> Self {
+        Self {
+            id: row.reservation_id,
+            sale: row.sale_id,
+            zone: row.zone_id,
+            quantity: row.quantity.max(0) as u32,
+            amount_minor: row.amount_minor,
+            currency: row.currency,
+            status: ReservationStatus::parse(&row.status).unwrap_or(ReservationStatus::Released),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            payment_id: row.payment_id,
+        }
+    }
+}
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sales/{sale}/reservations", post(reserve))
+        .route("/api/v1/sales/{sale}/reservations/{id}", get(read).delete(cancel))
+}
+
+/// Parses a sale id from the path and checks this process serves it; anything else is a 404.
+pub fn served_sale(state: &AppState, raw: &str) -> Result<SaleId, BookingError> {
+    SaleId::parse(raw).ok().filter(|sale| state.sales.serves(sale)).ok_or(BookingError::SaleNotFound)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
+    let raw = headers.get("idempotency-key").ok_or_else(|| {
+        Problem::bad_request("missing_idempotency_key", "send a unique Idempotency-Key header with each reservation")
+            .with_field("Idempotency-Key", "required")
+    })?;
+    let text = raw.to_str().map_err(|_| {
+        Problem::bad_request("invalid_idempotency_key", "Idempotency-Key must be visible ASCII")
+            .with_field("Idempotency-Key", "not visible ASCII")
+    })?;
+    IdempotencyKey::parse(text)
+        .map_err(|m| Problem::bad_request("invalid_idempotency_key", m.clone()).with_field("Idempotency-Key", m))
+}
+
+fn validate(body: ReserveBody) -> Result<(ZoneId, Quantity), Problem> {
+    let mut problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body");
+    let zone = ZoneId::parse(&body.zone).map_err(|e| problem.clone().with_field("zone", e.to_string()));
+    let quantity = Quantity::parse(body.quantity).map_err(|m| problem.clone().with_field("quantity", m));
+    match (zone, quantity) {
+        (Ok(zone), Ok(quantity)) => Ok((zone, quantity)),
+        (zone, quantity) => {
+            for err in [zone.err(), quantity.err()].into_iter().flatten() {
+                problem.errors.extend(err.errors);
+            }
+            Err(problem)
+        }
+    }
+}
+
+fn created(sale: &SaleId, hold: &Hold, replayed: bool) -> Response {
+    let view = ReservationView::from_hold(sale, hold);
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    let location = format!("/api/v1/sales/{sale}/reservations/{}", hold.id);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+#[tracing::instrument(skip_all, fields(sale.id = %sale_raw, user.id = %user.id))]
+async fn reserve(
+    State(state): State<AppState>,
+    Path(sale_raw): Path<String>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<ReserveBody>,
+) -> Result<Response, Response> {
+    let sale = served_sale(&state, &sale_raw).map_err(IntoResponse::into_response)?;
+    let key = idempotency_key(&headers).map_err(IntoResponse::into_response)?;
+    let (zone, quantity) = validate(body).map_err(IntoResponse::into_response)?;
+    let request = ReserveRequest { user: user.id, zone, quantity, idempotency_key: key };
+    let outcome = state.inventory.reserve(&sale, &request).await.map_err(|e| BookingError::from(e).into_response())?;
+    let result = match outcome {
+        ReserveOutcome::Created(hold) => {
+            let event = BookingEvent::ReservationCreated(hold.snapshot());
+            match publish_booking_event(&state.publisher, &sale, from_ms(hold.created_at_ms), event).await {
+                Ok(()) => {
+                    metrics::counter!("booking_reservations_total", "outcome" => "created").increment(1);
+                    return Ok(created(&sale, &hold, false));
+                }
+                Err(err) => {
+                    tracing::error!(reservation.id = %hold.id, error = %err, "ReservationCreated not acknowledged; releasing the hold");
+                    if let Err(err) = state.inventory.release_unpublished(&sale, &hold, &request.idempotency_key).await {
+                        tracing::error!(reservation.id = %hold.id, error = %err, "release after failed publish failed; the hold will expire");
+                    }
+                    Err(BookingError::EventLogUnavailable)
+                }
+            }
+        }
+        ReserveOutcome::Replay(original) => return replay(&state, &sale, user.id, original).await,
+        ReserveOutcome::IdempotencyMismatch => Err(BookingError::IdempotencyMismatch),
+        ReserveOutcome::SaleNotFound => Err(BookingError::SaleNotFound),
+        ReserveOutcome::SaleSuspended => Err(BookingError::SaleSuspended),
+        ReserveOutcome::SaleNotOpen(_) => Err(BookingError::SaleNotOpen),
+        ReserveOutcome::SaleClosed => Err(BookingError::SaleClosed),
+        ReserveOutcome::ZoneNotFound => Err(BookingError::ZoneNotFound),
+        ReserveOutcome::UserCap(left) => Err(BookingError::UserCap(left.max(0))),
+        ReserveOutcome::SoldOut(left) => Err(BookingError::SoldOut(left.max(0))),
+    };
+    result.map_err(|e: BookingError| {
+        metrics::counter!("booking_reservations_total", "outcome" => e.code()).increment(1);
+        e.into_response()
+    })
+}
+
+/// Answers a repeated request with the original reservation, re-publishing its creation so an
+/// acknowledged reservation is always in the event log.
+async fn replay(state: &AppState, sale: &SaleId, user: Uuid, original: Uuid) -> Result<Response, Response> {
+    let hold = state.inventory.hold(sale, original).await.map_err(|e| BookingError::from(e).into_response())?;
+    let Some(hold) = hold.filter(|h| h.user == user) else {
+        return Err(BookingError::ReservationNotFound.into_response());
+    };
+    let mut created_snapshot = hold.snapshot();
+    created_snapshot.status = ReservationStatus::Held;
+    created_snapshot.payment_id = None;
+    let event = BookingEvent::ReservationCreated(created_snapshot);
+    publish_booking_event(&state.publisher, sale, from_ms(hold.created_at_ms), event)
+        .await
+        .map_err(|err| {
+            tracing::error!(reservation.id = %hold.id, error = %err, "replayed ReservationCreated not acknowledged");
+            BookingError::EventLogUnavailable.into_response()
+        })?;
+    metrics::counter!("booking_reservations_total", "outcome" => "replayed").increment(1);
+    Ok(created(sale, &hold, true))
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, BookingError> {
+    raw.parse().map_err(|_| BookingError::ReservationNotFound)
+}
+
+#[tracing::instrument(skip_all, fields(sale.id = %sale_raw, reservation.id = %id_raw))]
+async fn read(
+    State(state): State<AppState>,
+    Path((sale_raw, id_raw)): Path<(String, String)>,
+    user: AuthUser,
+) -> Result<Json<ReservationView>, BookingError> {
+    let sale = served_sale(&state, &sale_raw)?;
+    let id = parse_id(&id_raw)?;
+    if let Some(hold) = state.inventory.hold(&sale, id).await? {
+        return if hold.user == user.id {
+            Ok(Json(ReservationView::from_hold(&sale, &hold)))
+        } else {
+            Err(BookingError::ReservationNotFound)
+        };
+    }
+    match store::reservation(&state.db, id).await? {
+        Some(row) if row.user_id == user.id && row.sale_id == sale.as_str() => Ok(Json(row.into())),
+        _ => Err(BookingError::ReservationNotFound),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(sale.id = %sale_raw, reservation.id = %id_raw))]
+async fn cancel(
+    State(state): State<AppState>,
+    Path((sale_raw, id_raw)): Path<(String, String)>,
+    user: AuthUser,
+) -> Result<Json<ReservationView>, BookingError> {
+    let sale = served_sale(&state, &sale_raw)?;
+    let id = parse_id(&id_raw)?;
+    match state.inventory.cancel(&sale, id, user.id).await? {
+        CancelOutcome::Cancelled => {
+            let hold = state.inventory.hold(&sale, id).await?.ok_or(BookingError::ReservationNotFound)?;
+            Ok(Json(ReservationView::from_hold(&sale, &hold)))
+        }
+        CancelOutcome::NotFound => Err(BookingError::ReservationNotFound),
+        CancelOutcome::NotHeld(status) => Err(BookingError::NotHeld(status)),
+    }
+}

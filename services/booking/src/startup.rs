@@ -1,0 +1,136 @@
+//! Building the application (clients, migrations, listener) and running it until shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use shared::{
+    auth::TokenVerifier,
+    events::{bookings_topic, payments_topic},
+    health::{self, Check},
+    kafka::EventPublisher,
+    server,
+};
+use sqlx::migrate::Migrator;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::BookingConfig, confirmer, consume::Subscription, inventory::Inventory, recorder, relay, routes,
+    sales::Sales, state::AppState, sweeper,
+};
+
+/// Booking's migrations (schema `booking`).
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/booking");
+
+/// The schema booking owns.
+pub const SCHEMA: &str = "booking";
+
+/// A built, bound, not yet running booking service.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: BookingConfig,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Connects to the backing services, migrates, and binds the listener.
+    pub async fn build(config: BookingConfig) -> anyhow::Result<Self> {
+        let db = config.postgres.pool(SCHEMA).context("DATABASE_URL")?;
+        if config.migrate {
+            shared::postgres::migrate(&db, SCHEMA, &MIGRATOR).await.context("migrating the booking schema")?;
+        }
+        let redis = config.redis.connect().await.context("connecting to Redis")?;
+        let producer = config.kafka.producer().context("creating the Kafka producer")?;
+        let publisher = EventPublisher::new(producer.clone(), config.kafka.produce_timeout);
+        let verifier = Arc::new(TokenVerifier::new(config.auth.clone()));
+        if let Err(err) = verifier.preload().await {
+            tracing::warn!(error = %err, "verification keys not loaded yet; retrying on first request");
+        }
+        let state = AppState {
+            inventory: Inventory::new(redis.clone(), config.idempotency_ttl),
+            publisher,
+            db: db.clone(),
+            verifier,
+            sales: Sales::new(config.sales.clone(), redis.clone()),
+        };
+        let checks = vec![
+            Check::new("postgres", move || {
+                let db = db.clone();
+                async move { shared::postgres::ping(&db).await }
+            }),
+            Check::new("redis", move || {
+                let redis = redis.clone();
+                async move { shared::redis::ping(&redis).await }
+            }),
+            Check::new("kafka", move || {
+                let producer = producer.clone();
+                async move { shared::kafka::ping(&producer).await }
+            }),
+        ];
+        let router = server::with_standard_layers(
+            routes::router()
+                .with_state(state.clone())
+                .merge(health::router(checks, shared::metrics::install())),
+        );
+        let listener = server::bind(&config.http).await.with_context(|| {
+            format!("binding {}:{} (BOOKING_HOST/BOOKING_PORT)", config.http.host, config.http.port)
+        })?;
+        Ok(Self { listener, state, config, router })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Serves and runs the background workers until `shutdown` is cancelled, then stops them all.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { listener, state, config, router } = self;
+        let mut tasks = JoinSet::new();
+        let instance = format!("booking-{}", uuid::Uuid::new_v4().simple());
+        tasks.spawn(sweeper::run(
+            state.sales.clone(),
+            state.inventory.clone(),
+            config.sweep_interval,
+            shutdown.clone(),
+        ));
+        tasks.spawn(relay::run(
+            state.sales.clone(),
+            state.inventory.connection().clone(),
+            state.publisher.clone(),
+            instance,
+            config.relay_interval,
+            shutdown.clone(),
+        ));
+        let recorder_consumer = config.kafka.consumer(&config.recorder_group).context("creating the recorder consumer")?;
+        tasks.spawn(recorder::run(
+            Subscription::new(recorder_consumer, bookings_topic),
+            state.sales.clone(),
+            state.db.clone(),
+            shutdown.clone(),
+        ));
+        let confirmer_consumer =
+            config.kafka.consumer(&config.confirmer_group).context("creating the confirmer consumer")?;
+        tasks.spawn(confirmer::run(
+            Subscription::new(confirmer_consumer, payments_topic),
+            state.sales.clone(),
+            state.inventory.clone(),
+            shutdown.clone(),
+        ));
+        tracing::info!(port = listener.local_addr()?.port(), "booking listening");
+        let served = server::serve(listener, router, shutdown.clone()).await;
+        shutdown.cancel();
+        let drained = tokio::time::timeout(server::SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("background tasks did not stop in time; aborting them");
+            tasks.abort_all();
+        }
+        state.publisher.flush(server::SHUTDOWN_GRACE);
+        tracing::info!("booking stopped");
+        served.context("serving HTTP")
+    }
+}

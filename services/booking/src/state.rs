@@ -1,0 +1,30 @@
+//! The application state shared by handlers.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use shared::{auth::TokenVerifier, kafka::EventPublisher};
+use sqlx::PgPool;
+
+use crate::{inventory::Inventory, sales::Sales};
+
+/// Built once at start, cloned into each handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Live sale state.
+    pub inventory: Inventory,
+    /// Booking events out.
+    pub publisher: EventPublisher,
+    /// The recorded state.
+    pub db: PgPool,
+    /// Access-token verification.
+    pub verifier: Arc<TokenVerifier>,
+    /// Sales served.
+    pub sales: Sales,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.verifier)
+    }
+}

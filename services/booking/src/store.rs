@@ -1,0 +1,249 @@
+//! Booking's PostgreSQL record: applying events idempotently, and the read queries.
+
+use shared::{
+    events::{BookingEvent, Envelope, ReservationSnapshot, ReservationStatus, SaleConfigured},
+    ids::SaleId,
+};
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Name of the constraint that keeps sold seats within capacity.
+pub const SOLD_WITHIN_CAPACITY: &str = "zones_sold_within_capacity";
+
+/// Why an event could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Recording would sell more seats than the zone has: an oversell caught by the database.
+    #[error("oversell refused by {SOLD_WITHIN_CAPACITY} for sale {sale} zone {zone}")]
+    Oversell {
+        /// Sale.
+        sale: String,
+        /// Zone.
+        zone: String,
+    },
+    /// The zone is not recorded yet (its SaleConfigured event has not been applied).
+    #[error("zone {zone} of sale {sale} is not recorded yet")]
+    UnknownZone {
+        /// Sale.
+        sale: String,
+        /// Zone.
+        zone: String,
+    },
+    /// Any other database failure.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn constraint(err: &sqlx::Error) -> Option<&str> {
+    err.as_database_error().and_then(|e| e.constraint())
+}
+
+/// Applies one event inside `tx`. Replaying an event changes nothing.
+pub async fn apply(tx: &mut Transaction<'_, Postgres>, envelope: &Envelope<BookingEvent>) -> Result<(), RecordError> {
+    match &envelope.event {
+        BookingEvent::SaleConfigured(config) => configure(tx, &envelope.sale, config).await,
+        BookingEvent::ReservationCreated(s)
+        | BookingEvent::ReservationConfirmed(s)
+        | BookingEvent::ReservationCancelled(s)
+        | BookingEvent::ReservationExpired(s)
+        | BookingEvent::ReservationReleased(s) => record_reservation(tx, &envelope.sale, s).await,
+        BookingEvent::ConfirmRejected(_) => Ok(()),
+    }
+}
+
+async fn configure(tx: &mut Transaction<'_, Postgres>, sale: &SaleId, config: &SaleConfigured) -> Result<(), RecordError> {
+    sqlx::query(
+        "INSERT INTO sales (sale_id, opens_at, closes_at, hold_ttl_seconds) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (sale_id) DO UPDATE SET opens_at = $2, closes_at = $3, hold_ttl_seconds = $4, updated_at = now()",
+    )
+    .bind(sale.as_str())
+    .bind(config.opens_at)
+    .bind(config.closes_at)
+    .bind(config.hold_ttl_seconds as i32)
+    .execute(&mut **tx)
+    .await?;
+    for zone in &config.zones {
+        sqlx::query(
+            "INSERT INTO zones (sale_id, zone_id, capacity, price_minor, currency, per_user_cap)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (sale_id, zone_id) DO UPDATE
+             SET capacity = $3, price_minor = $4, currency = $5, per_user_cap = $6",
+        )
+        .bind(sale.as_str())
+        .bind(zone.zone.as_str())
+        .bind(zone.capacity as i32)
+        .bind(zone.price_minor)
+        .bind(&zone.currency)
+        .bind(zone.per_user_cap as i32)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| oversell_or(e, sale, zone.zone.as_str()))?;
+    }
+    Ok(())
+}
+
+fn oversell_or(err: sqlx::Error, sale: &SaleId, zone: &str) -> RecordError {
+    match constraint(&err) {
+        Some(SOLD_WITHIN_CAPACITY) => RecordError::Oversell { sale: sale.to_string(), zone: zone.to_owned() },
+        Some("reservations_sale_id_zone_id_fkey") => {
+            RecordError::UnknownZone { sale: sale.to_string(), zone: zone.to_owned() }
+        }
+        _ => RecordError::Database(err),
+    }
+}
+
+/// Records a reservation's new status; only `held` moves on, and only once, so counters change once.
+async fn record_reservation(
+    tx: &mut Transaction<'_, Postgres>,
+    sale: &SaleId,
+    s: &ReservationSnapshot,
+) -> Result<(), RecordError> {
+    let zone = s.zone.as_str();
+    let inserted = sqlx::query(
+        "INSERT INTO reservations (reservation_id, sale_id, zone_id, user_id, quantity, amount_minor, currency,
+                                   status, payment_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (reservation_id) DO NOTHING",
+    )
+    .bind(s.reservation_id)
+    .bind(sale.as_str())
+    .bind(zone)
+    .bind(s.user_id)
+    .bind(s.quantity as i32)
+    .bind(s.amount_minor)
+    .bind(&s.currency)
+    .bind(s.status.as_str())
+    .bind(s.payment_id)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| oversell_or(e, sale, zone))?
+    .rows_affected()
+        == 1;
+    let from = if inserted {
+        None
+    } else {
+        let moved = sqlx::query(
+            "UPDATE reservations SET status = $2, payment_id = COALESCE($3, payment_id), updated_at = now()
+             WHERE reservation_id = $1 AND status = 'held' AND $2 <> 'held'",
+        )
+        .bind(s.reservation_id)
+        .bind(s.status.as_str())
+        .bind(s.payment_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(());
+        }
+        Some(ReservationStatus::Held)
+    };
+    let q = s.quantity as i32;
+    let (held, sold) = match (from, s.status) {
+        (None, ReservationStatus::Held) => (q, 0),
+        (None, ReservationStatus::Confirmed) => (0, q),
+        (None, _) => (0, 0),
+        (Some(_), ReservationStatus::Confirmed) => (-q, q),
+        (Some(_), _) => (-q, 0),
+    };
+    if held != 0 || sold != 0 {
+        sqlx::query("UPDATE zones SET held = held + $3, sold = sold + $4 WHERE sale_id = $1 AND zone_id = $2")
+            .bind(sale.as_str())
+            .bind(zone)
+            .bind(held)
+            .bind(sold)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| oversell_or(e, sale, zone))?;
+    }
+    Ok(())
+}
+
+/// A reservation as recorded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReservationRow {
+    /// Id.
+    pub reservation_id: Uuid,
+    /// Sale.
+    pub sale_id: String,
+    /// Zone.
+    pub zone_id: String,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Seats.
+    pub quantity: i32,
+    /// Total.
+    pub amount_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Status.
+    pub status: String,
+    /// Confirming payment.
+    pub payment_id: Option<Uuid>,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+const ROW_COLUMNS: &str = "reservation_id, sale_id, zone_id, user_id, quantity, amount_minor, currency, status, payment_id, created_at, expires_at";
+
+/// One recorded reservation.
+pub async fn reservation(pool: &PgPool, id: Uuid) -> Result<Option<ReservationRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {ROW_COLUMNS} FROM reservations WHERE reservation_id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A user's reservations across sales, newest first, after `before` (a cursor).
+pub async fn reservations_of_user(
+    pool: &PgPool,
+    user: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ReservationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ROW_COLUMNS} FROM reservations
+         WHERE user_id = $1 AND ($2::uuid IS NULL OR reservation_id < $2)
+         ORDER BY reservation_id DESC LIMIT $3"
+    ))
+    .bind(user)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Recorded counts of one zone.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ZoneTotals {
+    /// Zone.
+    pub zone_id: String,
+    /// Capacity.
+    pub capacity: i32,
+    /// Seats on hold per the zone counter.
+    pub held: i32,
+    /// Seats sold per the zone counter.
+    pub sold: i32,
+    /// Seats on hold summed over held reservations.
+    pub held_rows: i64,
+    /// Seats sold summed over confirmed reservations.
+    pub sold_rows: i64,
+}
+
+/// Per-zone counters of a sale next to the sums over its reservation rows.
+pub async fn zone_totals(pool: &PgPool, sale: &SaleId) -> Result<Vec<ZoneTotals>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT z.zone_id, z.capacity, z.held, z.sold,
+                COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'held'), 0) AS held_rows,
+                COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'confirmed'), 0) AS sold_rows
+         FROM zones z LEFT JOIN reservations r ON r.sale_id = z.sale_id AND r.zone_id = z.zone_id
+         WHERE z.sale_id = $1 GROUP BY z.zone_id, z.capacity, z.held, z.sold ORDER BY z.zone_id",
+    )
+    .bind(sale.as_str())
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,47 @@
+//! Expires unpaid holds of every served sale a few times a second.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{inventory::Inventory, sales::Sales};
+
+const LIMIT: usize = 500;
+
+/// Sweeps until `shutdown`.
+pub async fn run(sales: Sales, inventory: Inventory, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let list = match sales.current().await {
+            Ok(list) => list,
+            Err(err) => {
+                tracing::warn!(error = %err, "listing sales failed");
+                continue;
+            }
+        };
+        for sale in list {
+            loop {
+                match inventory.expire_due(&sale, LIMIT).await {
+                    Ok(n) => {
+                        if n > 0 {
+                            metrics::counter!("booking_holds_expired_total").increment(n as u64);
+                            tracing::debug!(sale.id = %sale, expired = n, "holds expired");
+                        }
+                        if n < LIMIT {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(sale.id = %sale, error = %err, "expiry sweep failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

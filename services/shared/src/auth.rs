@@ -1,0 +1,409 @@
+//! Access tokens: EdDSA/ES256 JWTs with a `kid`, verified by every service against a JWKS
+//! (from a URL or a local file), and the `AuthUser` extractor built on that.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{header, request::Parts},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    jwk::{Jwk, JwkSet},
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+use crate::{
+    config::{ConfigError, Env},
+    problem::Problem,
+};
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Buys tickets.
+    Customer,
+    /// Runs events and sales.
+    Organizer,
+    /// Operates the platform.
+    Admin,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: Uuid,
+    /// The user's role.
+    pub role: Role,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not valid before.
+    pub nbf: i64,
+    /// Token id.
+    pub jti: Uuid,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+}
+
+impl Claims {
+    /// Claims for `sub` valid from now for `ttl`.
+    pub fn new(sub: Uuid, role: Role, ttl: Duration, issuer: &str, audience: &str) -> Self {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        Self {
+            sub,
+            role,
+            exp: now + ttl.as_secs() as i64,
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4(),
+            iss: issuer.to_owned(),
+            aud: audience.to_owned(),
+        }
+    }
+}
+
+/// Where verification keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A JWKS document served over HTTP.
+    Url(String),
+    /// A JWKS document on disk.
+    File(PathBuf),
+}
+
+/// Token verification settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Where the public keys are.
+    pub keys: KeySource,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+}
+
+/// Default issuer of access tokens.
+pub const DEFAULT_ISSUER: &str = "booking-rush-auth";
+/// Default audience of access tokens.
+pub const DEFAULT_AUDIENCE: &str = "booking-rush";
+
+impl AuthConfig {
+    /// Reads `AUTH_JWKS_URL` or `AUTH_JWKS_FILE` (default `.dev/keys/jwks.json`), `AUTH_ISSUER`, `AUTH_AUDIENCE`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let keys = match env.get("AUTH_JWKS_URL") {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => KeySource::Url(url),
+            Some(url) => {
+                return Err(ConfigError { name: "AUTH_JWKS_URL".into(), reason: format!("{url:?} is not an http(s) URL") });
+            }
+            None => KeySource::File(env.string_or("AUTH_JWKS_FILE", ".dev/keys/jwks.json").into()),
+        };
+        Ok(Self {
+            keys,
+            issuer: env.string_or("AUTH_ISSUER", DEFAULT_ISSUER),
+            audience: env.string_or("AUTH_AUDIENCE", DEFAULT_AUDIENCE),
+        })
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token is malformed or its signature, algorithm or claims are wrong.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token's `kid` is not a known key.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The keys could not be loaded.
+    #[error("verification keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+struct VerificationKey {
+    key: DecodingKey,
+    algorithm: Algorithm,
+}
+
+struct KeyCache {
+    keys: HashMap<String, Arc<VerificationKey>>,
+    fetched_at: Option<Instant>,
+}
+
+/// Verifies access tokens; keys are cached and reloaded (rate-limited) when an unknown `kid` shows up.
+pub struct TokenVerifier {
+    config: AuthConfig,
+    cache: RwLock<KeyCache>,
+    http: reqwest::Client,
+    refetch_every: Duration,
+}
+
+impl TokenVerifier {
+    /// A verifier; keys load on first use.
+    pub fn new(config: AuthConfig) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap_or_default();
+        Self {
+            config,
+            cache: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
+            http,
+            refetch_every: Duration::from_secs(10),
+        }
+    }
+
+    /// Loads the keys now, so a service fails at start when they are missing.
+    pub async fn preload(&self) -> Result<usize, TokenError> {
+        self.reload(true).await
+    }
+
+    /// Verifies a compact JWT and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let kid = header.kid.ok_or_else(|| TokenError::Invalid("the token names no key (kid)".into()))?;
+        let key = match self.key(&kid).await {
+            Some(key) => key,
+            None => {
+                self.reload(false).await?;
+                self.key(&kid).await.ok_or(TokenError::UnknownKey)?
+            }
+        };
+        if header.alg != key.algorithm {
+            return Err(TokenError::Invalid("algorithm does not match the key".into()));
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    async fn key(&self, kid: &str) -> Option<Arc<VerificationKey>> {
+        self.cache.read().await.keys.get(kid).cloned()
+    }
+
+    async fn reload(&self, force: bool) -> Result<usize, TokenError> {
+        let mut cache = self.cache.write().await;
+        if !force && cache.fetched_at.is_some_and(|at| at.elapsed() < self.refetch_every) {
+            return Ok(cache.keys.len());
+        }
+        cache.fetched_at = Some(Instant::now());
+        let set: JwkSet = match &self.config.keys {
+            KeySource::Url(url) => {
+                let response = self.http.get(url).send().await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+                let response = response.error_for_status().map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+                response.json().await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
+            }
+            KeySource::File(path) => {
+                let raw = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?;
+                serde_json::from_slice(&raw).map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?
+            }
+        };
+        cache.keys = set.keys.iter().filter_map(verification_key).collect();
+        Ok(cache.keys.len())
+    }
+}
+
+fn verification_key(jwk: &Jwk) -> Option<(String, Arc<VerificationKey>)> {
+    let kid = jwk.common.key_id.clone()?;
+    let algorithm = match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+        _ => return None,
+    };
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    Some((kid, Arc::new(VerificationKey { key, algorithm })))
+}
+
+/// Signs access tokens with an Ed25519 key.
+pub struct TokenSigner {
+    kid: String,
+    key: EncodingKey,
+    public: [u8; 32],
+    private_pem: String,
+}
+
+impl TokenSigner {
+    /// A fresh random key called `kid`.
+    pub fn generate(kid: &str) -> Result<Self, TokenError> {
+        let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let pem = signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        Self::from_pem(kid, pem.as_bytes())
+    }
+
+    /// A signer from a PKCS#8 PEM Ed25519 private key.
+    pub fn from_pem(kid: &str, pem: &[u8]) -> Result<Self, TokenError> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let text = std::str::from_utf8(pem).map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(text)
+            .map_err(|e| TokenError::KeysUnavailable(format!("not a PKCS#8 Ed25519 key: {e}")))?;
+        let key = EncodingKey::from_ed_pem(pem).map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        Ok(Self {
+            kid: kid.to_owned(),
+            key,
+            public: signing.verifying_key().to_bytes(),
+            private_pem: text.to_owned(),
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The private key as PKCS#8 PEM (to store it).
+    pub fn private_pem(&self) -> &str {
+        &self.private_pem
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+            "kid": self.kid, "x": URL_SAFE_NO_PAD.encode(self.public),
+        })
+    }
+
+    /// A JWKS document holding this key.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [self.jwk()] })
+    }
+
+    /// Signs claims into a compact JWT.
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+}
+
+/// The authenticated caller, taken from a verified bearer token and never from other headers.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// User id.
+    pub id: Uuid,
+    /// Role.
+    pub role: Role,
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| Problem::unauthenticated("missing_token", "send an access token as `Authorization: Bearer <token>`"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Problem::unauthenticated("invalid_token", "the Authorization header is not `Bearer <token>`"))?;
+        match verifier.verify(token).await {
+            Ok(claims) => Ok(Self { id: claims.sub, role: claims.role }),
+            Err(TokenError::KeysUnavailable(reason)) => {
+                tracing::error!(%reason, "token verification keys unavailable");
+                Err(Problem::unavailable("auth_keys_unavailable", "tokens cannot be verified right now"))
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "token refused");
+                Err(Problem::unauthenticated("invalid_token", "the access token is invalid or expired"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn verifier_for(signer: &TokenSigner) -> (TokenVerifier, tempdir::Dir) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("jwks.json");
+        std::fs::write(&path, signer.jwks().to_string()).unwrap();
+        let verifier = TokenVerifier::new(AuthConfig {
+            keys: KeySource::File(path),
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+        });
+        (verifier, dir)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let path = std::env::temp_dir().join(format!("br-auth-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&path).unwrap();
+                Self(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn claims(ttl: Duration) -> Claims {
+        Claims::new(Uuid::new_v4(), Role::Customer, ttl, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+    }
+
+    #[tokio::test]
+    async fn a_signed_token_verifies_and_a_stored_key_round_trips() {
+        let signer = TokenSigner::generate("k1").unwrap();
+        let reloaded = TokenSigner::from_pem("k1", signer.private_pem().as_bytes()).unwrap();
+        let (verifier, _dir) = verifier_for(&signer).await;
+        let c = claims(Duration::from_secs(60));
+        assert_eq!(verifier.verify(&reloaded.sign(&c).unwrap()).await.unwrap(), c);
+    }
+
+    #[tokio::test]
+    async fn wrong_key_expired_and_wrong_audience_are_refused() {
+        let signer = TokenSigner::generate("k1").unwrap();
+        let (verifier, _dir) = verifier_for(&signer).await;
+        let impostor = TokenSigner::generate("k1").unwrap();
+        assert!(verifier.verify(&impostor.sign(&claims(Duration::from_secs(60))).unwrap()).await.is_err());
+
+        let mut expired = claims(Duration::from_secs(60));
+        expired.exp -= 3600;
+        assert!(verifier.verify(&signer.sign(&expired).unwrap()).await.is_err());
+
+        let mut other_aud = claims(Duration::from_secs(60));
+        other_aud.aud = "someone-else".into();
+        assert!(verifier.verify(&signer.sign(&other_aud).unwrap()).await.is_err());
+
+        let unknown = TokenSigner::generate("k2").unwrap();
+        assert!(matches!(
+            verifier.verify(&unknown.sign(&claims(Duration::from_secs(60))).unwrap()).await,
+            Err(TokenError::UnknownKey)
+        ));
+    }
+}

@@ -1,0 +1,273 @@
+//! Kafka producer and consumer set-up, and publishing/reading enveloped events with trace context.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use rdkafka::{
+    ClientConfig, Message,
+    admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{Consumer, StreamConsumer},
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{BorrowedMessage, Header, Headers, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    config::{ConfigError, Env},
+    events::Envelope,
+};
+
+/// How to reach the Kafka cluster.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    /// How long a produce may take before it counts as failed.
+    pub produce_timeout: Duration,
+}
+
+impl KafkaConfig {
+    /// Reads `KAFKA_BROKERS` and `KAFKA_PRODUCE_TIMEOUT_MS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            brokers: env.string_or("KAFKA_BROKERS", "127.0.0.1:9092"),
+            produce_timeout: env.millis_or("KAFKA_PRODUCE_TIMEOUT_MS", 5_000)?,
+        })
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers).set("broker.address.family", "v4");
+        config
+    }
+
+    /// A producer that waits for all in-sync replicas and never duplicates on retry.
+    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+        let timeout_ms = self.produce_timeout.as_millis().to_string();
+        self.base()
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .set("batch.num.messages", "10000")
+            .set("message.timeout.ms", &timeout_ms)
+            .set("compression.type", "lz4")
+            .create()
+    }
+
+    /// A consumer in `group` that commits offsets only when told to.
+    pub fn consumer(&self, group: &str) -> Result<StreamConsumer, KafkaError> {
+        self.base()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .create()
+    }
+
+    /// An admin client for topic management.
+    pub fn admin(&self) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
+        self.base().create()
+    }
+}
+
+/// Creates each topic with at least `partitions` partitions, growing existing ones; never shrinks.
+pub async fn ensure_topics(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    topics: &[String],
+    partitions: i32,
+) -> Result<(), KafkaError> {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                    tracing::error!(topic, ?code, "topic creation failed");
+                });
+            }
+        }
+    }
+    let current = topic_partitions(admin, topics).await?;
+    let grow: Vec<NewPartitions<'_>> = topics
+        .iter()
+        .filter(|t| current.get(t.as_str()).is_some_and(|&n| (n as i32) < partitions))
+        .map(|t| NewPartitions::new(t, partitions as usize))
+        .collect();
+    if !grow.is_empty() {
+        for result in admin.create_partitions(&grow, &options).await? {
+            if let Err((topic, code)) = result {
+                tracing::error!(topic, ?code, "partition growth failed");
+                return Err(KafkaError::AdminOp(code));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Partition count per existing topic.
+pub async fn topic_partitions(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    topics: &[String],
+) -> Result<HashMap<String, usize>, KafkaError> {
+    let mut out = HashMap::new();
+    for topic in topics {
+        let admin = Arc::clone(admin);
+        let name = topic.clone();
+        let metadata = tokio::task::spawn_blocking(move || {
+            admin.inner().fetch_metadata(Some(&name), Timeout::After(Duration::from_secs(5)))
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)??;
+        for t in metadata.topics() {
+            if t.error().is_none() && !t.partitions().is_empty() {
+                out.insert(t.name().to_owned(), t.partitions().len());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes topics; missing ones are fine.
+pub async fn delete_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    topics: &[String],
+) -> Result<(), KafkaError> {
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.delete_topics(&names, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
+        }
+    }
+    Ok(())
+}
+
+/// Why an event could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The event could not be encoded.
+    #[error("encoding the event failed: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The broker did not acknowledge the event.
+    #[error("the broker did not acknowledge the event: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// Publishes enveloped events, carrying the current trace context in message headers.
+#[derive(Clone)]
+pub struct EventPublisher {
+    producer: FutureProducer,
+    timeout: Duration,
+}
+
+impl EventPublisher {
+    /// Wraps a producer.
+    pub fn new(producer: FutureProducer, timeout: Duration) -> Self {
+        Self { producer, timeout }
+    }
+
+    /// Publishes one event and waits for the broker's acknowledgement (acks=all).
+    pub async fn publish<E: Serialize>(
+        &self,
+        topic: &str,
+        key: &str,
+        envelope: &Envelope<E>,
+    ) -> Result<(), PublishError> {
+        let payload = serde_json::to_vec(envelope)?;
+        let headers = trace_headers();
+        let record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
+        self.producer
+            .send(record, Timeout::After(self.timeout))
+            .await
+            .map(|_| ())
+            .map_err(|(err, _)| PublishError::Kafka(err))
+    }
+
+    /// The underlying producer.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// Waits for in-flight messages to be delivered.
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(err) = rdkafka::producer::Producer::flush(&self.producer, Timeout::After(timeout)) {
+            tracing::warn!(error = %err, "producer flush incomplete at shutdown");
+        }
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+fn trace_headers() -> OwnedHeaders {
+    let mut carrier = HashMap::new();
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(&mut carrier));
+    carrier.iter().fold(OwnedHeaders::new(), |headers, (k, v)| {
+        headers.insert(Header { key: k, value: Some(v.as_bytes()) })
+    })
+}
+
+struct MessageExtractor(HashMap<String, String>);
+
+impl Extractor for MessageExtractor {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Makes `span` a child of the trace context carried in a message's headers.
+pub fn link_span_to_message(span: &tracing::Span, message: &BorrowedMessage<'_>) {
+    let Some(headers) = message.headers() else { return };
+    let carrier: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|h| Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?)))
+        .collect();
+    let parent = TraceContextPropagator::new().extract(&MessageExtractor(carrier));
+    let _ = span.set_parent(parent);
+}
+
+/// Decodes an enveloped event from a message payload.
+pub fn decode<E: DeserializeOwned>(message: &BorrowedMessage<'_>) -> Result<Envelope<E>, serde_json::Error> {
+    serde_json::from_slice(message.payload().unwrap_or_default())
+}
+
+/// Checks that the broker answers a metadata request within two seconds.
+pub async fn ping(producer: &FutureProducer) -> Result<(), KafkaError> {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || {
+        rdkafka::producer::Producer::client(&producer)
+            .fetch_metadata(None, Timeout::After(Duration::from_secs(2)))
+            .map(|_| ())
+    })
+    .await
+    .map_err(|_| KafkaError::Canceled)?
+}
+
+/// Commits a consumer's stored offsets synchronously.
+pub fn commit(consumer: &StreamConsumer) -> Result<(), KafkaError> {
+    match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        other => other,
+    }
+}
