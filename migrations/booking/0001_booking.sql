@@ -9,13 +9,16 @@ CREATE TABLE sales (
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
+-- A zone row can be created by a reservation event that overtook the sale's configuration on
+-- another partition; its configuration columns are filled in when SaleConfigured arrives, and
+-- the capacity check applies from then on (a NULL capacity passes a CHECK).
 CREATE TABLE zones (
-    sale_id       TEXT NOT NULL REFERENCES sales (sale_id) ON DELETE CASCADE,
+    sale_id       TEXT NOT NULL,
     zone_id       TEXT NOT NULL,
-    capacity      INTEGER NOT NULL,
-    price_minor   BIGINT NOT NULL,
-    currency      TEXT NOT NULL,
-    per_user_cap  INTEGER NOT NULL,
+    capacity      INTEGER,
+    price_minor   BIGINT,
+    currency      TEXT,
+    per_user_cap  INTEGER,
     held          INTEGER NOT NULL DEFAULT 0,
     sold          INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sale_id, zone_id),
@@ -38,8 +41,7 @@ CREATE TABLE reservations (
     payment_id      UUID,
     created_at      TIMESTAMPTZ NOT NULL,
     expires_at      TIMESTAMPTZ NOT NULL,
-    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-    FOREIGN KEY (sale_id, zone_id) REFERENCES zones (sale_id, zone_id)
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
 -- "My bookings": newest first per user; reservation ids are UUIDv7, so they sort by time.

@@ -73,7 +73,12 @@ impl SaleSpec {
     /// Checks everything serde cannot.
     pub fn validate(&self) -> Result<(), Vec<SpecError>> {
         let mut errors = Vec::new();
-        let mut fail = |field: String, message: &str| errors.push(SpecError { field, message: message.to_owned() });
+        let mut fail = |field: String, message: &str| {
+            errors.push(SpecError {
+                field,
+                message: message.to_owned(),
+            })
+        };
         if self.ends_at <= self.starts_at {
             fail("endsAt".into(), "must be after startsAt");
         }
@@ -98,13 +103,20 @@ impl SaleSpec {
                 fail(format!("zones[{i}].priceMinor"), "must not be negative");
             }
             if zone.currency.len() != 3 || !zone.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                fail(format!("zones[{i}].currency"), "must be a three-letter ISO 4217 code");
+                fail(
+                    format!("zones[{i}].currency"),
+                    "must be a three-letter ISO 4217 code",
+                );
             }
             if zone.per_user_cap == 0 {
                 fail(format!("zones[{i}].perUserCap"), "must be at least 1");
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Reads a bare spec or a FlashSale manifest (its `spec`) from YAML.
@@ -178,15 +190,24 @@ pub struct Provisioner {
 
 impl Provisioner {
     /// Provisions through these clients.
-    pub fn new(redis: ConnectionManager, admin: AdminClient<DefaultClientContext>, publisher: EventPublisher) -> Self {
-        Self { redis, admin: Arc::new(admin), publisher }
+    pub fn new(
+        redis: ConnectionManager,
+        admin: AdminClient<DefaultClientContext>,
+        publisher: EventPublisher,
+    ) -> Self {
+        Self {
+            redis,
+            admin: Arc::new(admin),
+            publisher,
+        }
     }
 
     /// Makes the sale's live state match `spec`: topics, inventory, registry, configuration event.
     #[tracing::instrument(skip_all, fields(sale.id = %spec.sale_id))]
     pub async fn apply(&self, spec: &SaleSpec) -> Result<(), ProvisionError> {
         spec.validate().map_err(ProvisionError::Invalid)?;
-        shared::kafka::ensure_topics(&self.admin, &spec.topics(), i32::from(spec.partitions)).await?;
+        shared::kafka::ensure_topics(&self.admin, &spec.topics(), i32::from(spec.partitions))
+            .await?;
         self.seed(spec).await?;
         let mut conn = self.redis.clone();
         let _: () = conn.sadd(SALES_REGISTRY, spec.sale_id.as_str()).await?;
@@ -197,7 +218,19 @@ impl Provisioner {
             &format!("config/{}", now.unix_timestamp_nanos()),
             BookingEvent::SaleConfigured(spec.configured()),
         );
-        self.publisher.publish(&bookings_topic(&spec.sale_id), spec.sale_id.as_str(), &envelope).await?;
+        // Every partition carries the configuration, so whichever consumer reads a partition
+        // learns the zones before the reservations that follow it there.
+        let topic = bookings_topic(&spec.sale_id);
+        let partitions = shared::kafka::topic_partitions(&self.admin, std::slice::from_ref(&topic))
+            .await?
+            .get(&topic)
+            .copied()
+            .unwrap_or(usize::from(spec.partitions));
+        for partition in 0..partitions {
+            self.publisher
+                .publish_to_partition(&topic, partition as i32, spec.sale_id.as_str(), &envelope)
+                .await?;
+        }
         tracing::info!(zones = spec.zones.len(), "sale provisioned");
         Ok(())
     }
@@ -226,7 +259,12 @@ impl Provisioner {
         if reply.first().map(String::as_str) == Some("REFUSED") {
             let refused = reply[1..]
                 .chunks(2)
-                .map(|c| (c[0].clone(), c.get(1).and_then(|n| n.parse().ok()).unwrap_or_default()))
+                .map(|c| {
+                    (
+                        c[0].clone(),
+                        c.get(1).and_then(|n| n.parse().ok()).unwrap_or_default(),
+                    )
+                })
                 .collect();
             return Err(ProvisionError::SeatsBelowCommitted(refused));
         }
@@ -241,10 +279,19 @@ impl Provisioner {
         let pattern = SaleKeys::new(sale).all_pattern();
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) =
-                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
             if !keys.is_empty() {
-                let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+                let _: () = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await?;
             }
             if next == 0 {
                 break;
@@ -288,7 +335,20 @@ spec:
         spec.zones.push(spec.zones[0].clone());
         spec.zones[0].currency = "euro".into();
         spec.zones[0].price_minor = -1;
-        let fields: Vec<String> = spec.validate().unwrap_err().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["endsAt", "zones[0].priceMinor", "zones[0].currency", "zones[1].id"]);
+        let fields: Vec<String> = spec
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "endsAt",
+                "zones[0].priceMinor",
+                "zones[0].currency",
+                "zones[1].id"
+            ]
+        );
     }
 }

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use provisioning::{Provisioner, SaleSpec};
-use shared::{config::Env, ids::SaleId, kafka::{EventPublisher, KafkaConfig}, redis::RedisConfig};
+use shared::{
+    config::Env,
+    ids::SaleId,
+    kafka::{EventPublisher, KafkaConfig},
+    redis::RedisConfig,
+};
 
 #[derive(Parser)]
 #[command(about = "Provision flash sales into Redis and Kafka (REDIS_URL, KAFKA_BROKERS)")]
@@ -36,13 +41,18 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env = Env::process();
     let kafka = KafkaConfig::from_env(&env)?;
-    let redis = RedisConfig::from_env(&env)?.connect().await.context("connecting to Redis")?;
+    let redis = RedisConfig::from_env(&env)?
+        .connect()
+        .await
+        .context("connecting to Redis")?;
     let publisher = EventPublisher::new(kafka.producer()?, kafka.produce_timeout);
     let provisioner = Provisioner::new(redis, kafka.admin()?, publisher);
     match cli.command {
         Command::Apply { file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let spec = SaleSpec::from_yaml(&text).with_context(|| format!("parsing {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let spec = SaleSpec::from_yaml(&text)
+                .with_context(|| format!("parsing {}", file.display()))?;
             provisioner.apply(&spec).await?;
         }
         Command::Delete { sale } => provisioner.delete(&sale).await?,

@@ -58,7 +58,10 @@ impl BookingConfig {
                 list.split(',')
                     .map(|s| SaleId::parse(s.trim()))
                     .collect::<Result<_, _>>()
-                    .map_err(|e| ConfigError { name: "BOOKING_SALES".into(), reason: e.to_string() })?,
+                    .map_err(|e| ConfigError {
+                        name: "BOOKING_SALES".into(),
+                        reason: e.to_string(),
+                    })?,
             ),
         };
         Ok(Self {
@@ -71,7 +74,9 @@ impl BookingConfig {
             migrate: env.parse_or("BOOKING_MIGRATE", true)?,
             sweep_interval: env.millis_or("BOOKING_SWEEP_INTERVAL_MS", 250)?,
             relay_interval: env.millis_or("BOOKING_RELAY_INTERVAL_MS", 20)?,
-            idempotency_ttl: Duration::from_secs(env.parse_or("BOOKING_IDEMPOTENCY_TTL_SECONDS", 86_400)?),
+            idempotency_ttl: Duration::from_secs(
+                env.parse_or("BOOKING_IDEMPOTENCY_TTL_SECONDS", 86_400)?,
+            ),
             recorder_group: env.string_or("BOOKING_RECORDER_GROUP", "booking-recorder"),
             confirmer_group: env.string_or("BOOKING_CONFIRMER_GROUP", "booking-confirmer"),
         })
@@ -87,9 +92,17 @@ mod tests {
         let env = Env::default().with("BOOKING_SALES", "demo, other");
         assert_eq!(
             BookingConfig::from_env(&env).unwrap().sales,
-            SaleScope::Only(vec![SaleId::parse("demo").unwrap(), SaleId::parse("other").unwrap()])
+            SaleScope::Only(vec![
+                SaleId::parse("demo").unwrap(),
+                SaleId::parse("other").unwrap()
+            ])
         );
         let bad = Env::default().with("BOOKING_SALES", "Demo!");
-        assert!(BookingConfig::from_env(&bad).unwrap_err().to_string().contains("BOOKING_SALES"));
+        assert!(
+            BookingConfig::from_env(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("BOOKING_SALES")
+        );
     }
 }

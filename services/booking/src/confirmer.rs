@@ -14,7 +14,12 @@ use crate::{
 };
 
 /// Confirms until `shutdown`.
-pub async fn run(mut subscription: Subscription, sales: Sales, inventory: Inventory, shutdown: CancellationToken) {
+pub async fn run(
+    mut subscription: Subscription,
+    sales: Sales,
+    inventory: Inventory,
+    shutdown: CancellationToken,
+) {
     subscription.sync(&sales).await;
     let mut synced = Instant::now();
     loop {
@@ -22,7 +27,15 @@ pub async fn run(mut subscription: Subscription, sales: Sales, inventory: Invent
             subscription.sync(&sales).await;
             synced = Instant::now();
         }
-        let Some(batch) = subscription.next_batch(&shutdown, Duration::from_secs(2)).await else { return };
+        let Some(batch) = subscription
+            .next_batch(&shutdown, Duration::from_secs(2))
+            .await
+        else {
+            return;
+        };
+        if batch.is_empty() {
+            continue;
+        }
         for message in &batch {
             let envelope: Envelope<PaymentEvent> = match shared::kafka::decode(message) {
                 Ok(envelope) => envelope,
@@ -36,14 +49,18 @@ pub async fn run(mut subscription: Subscription, sales: Sales, inventory: Invent
             let PaymentEvent::PaymentSucceeded(paid) = &envelope.event;
             let mut attempt = 0;
             loop {
-                match inventory.confirm(&envelope.sale, paid.reservation_id, paid.payment_id).await {
+                match inventory
+                    .confirm(&envelope.sale, paid.reservation_id, paid.payment_id)
+                    .await
+                {
                     Ok(outcome) => {
                         let label = match &outcome {
                             ConfirmOutcome::Confirmed => "confirmed",
                             ConfirmOutcome::AlreadyConfirmed => "already_confirmed",
                             ConfirmOutcome::Rejected(_) => "rejected",
                         };
-                        metrics::counter!("booking_confirmations_total", "outcome" => label).increment(1);
+                        metrics::counter!("booking_confirmations_total", "outcome" => label)
+                            .increment(1);
                         span.in_scope(|| {
                             tracing::info!(reservation.id = %paid.reservation_id, payment.id = %paid.payment_id, ?outcome, "payment applied")
                         });
@@ -63,4 +80,3 @@ pub async fn run(mut subscription: Subscription, sales: Sales, inventory: Invent
         subscription.commit(&batch);
     }
 }
-

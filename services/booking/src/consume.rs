@@ -26,7 +26,11 @@ pub struct Subscription {
 impl Subscription {
     /// Follows `topic_of(sale)` for each served sale.
     pub fn new(consumer: StreamConsumer, topic_of: fn(&SaleId) -> String) -> Self {
-        Self { consumer, topic_of, topics: Vec::new() }
+        Self {
+            consumer,
+            topic_of,
+            topics: Vec::new(),
+        }
     }
 
     /// The consumer.
@@ -64,7 +68,11 @@ impl Subscription {
 
     /// Waits for at least one message, then takes whatever else is already buffered.
     /// `None` when shutting down or when it is time to re-check the served sales.
-    pub async fn next_batch(&self, shutdown: &CancellationToken, wait: Duration) -> Option<Vec<BorrowedMessage<'_>>> {
+    pub async fn next_batch(
+        &self,
+        shutdown: &CancellationToken,
+        wait: Duration,
+    ) -> Option<Vec<BorrowedMessage<'_>>> {
         let first = tokio::select! {
             () = shutdown.cancelled() => return None,
             () = tokio::time::sleep(wait) => return Some(Vec::new()),

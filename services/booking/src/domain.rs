@@ -22,7 +22,9 @@ impl Quantity {
         if (1..=MAX_QUANTITY).contains(&raw) {
             Ok(Self(raw as u32))
         } else {
-            Err(format!("quantity must be between 1 and {MAX_QUANTITY}, got {raw}"))
+            Err(format!(
+                "quantity must be between 1 and {MAX_QUANTITY}, got {raw}"
+            ))
         }
     }
 
@@ -113,7 +115,8 @@ impl Hold {
 
 /// Milliseconds since the epoch as a timestamp (the epoch itself if out of range).
 pub fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -77,20 +77,29 @@ impl BookingError {
                 Problem::not_found(code, self.to_string())
             }
             Self::SaleNotOpen | Self::SaleClosed | Self::SaleSuspended => {
-                Problem::new(StatusCode::FORBIDDEN, code, "Sale not open").with_detail(self.to_string())
+                Problem::new(StatusCode::FORBIDDEN, code, "Sale not open")
+                    .with_detail(self.to_string())
             }
-            Self::SoldOut(_) => Problem::new(StatusCode::CONFLICT, code, "Sold out").with_detail(self.to_string()),
-            Self::UserCap(_) => {
-                Problem::new(StatusCode::CONFLICT, code, "Per-user cap reached").with_detail(self.to_string())
+            Self::SoldOut(_) => {
+                Problem::new(StatusCode::CONFLICT, code, "Sold out").with_detail(self.to_string())
             }
-            Self::NotHeld(_) => {
-                Problem::new(StatusCode::CONFLICT, code, "Reservation not held").with_detail(self.to_string())
-            }
-            Self::IdempotencyMismatch => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Idempotency key reused")
-                .with_field("Idempotency-Key", "this key was already used with a different request body"),
-            Self::EventLogUnavailable => {
-                Problem::unavailable(code, "the reservation could not be recorded and was not made; retry")
-            }
+            Self::UserCap(_) => Problem::new(StatusCode::CONFLICT, code, "Per-user cap reached")
+                .with_detail(self.to_string()),
+            Self::NotHeld(_) => Problem::new(StatusCode::CONFLICT, code, "Reservation not held")
+                .with_detail(self.to_string()),
+            Self::IdempotencyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                "Idempotency key reused",
+            )
+            .with_field(
+                "Idempotency-Key",
+                "this key was already used with a different request body",
+            ),
+            Self::EventLogUnavailable => Problem::unavailable(
+                code,
+                "the reservation could not be recorded and was not made; retry",
+            ),
             Self::Redis(err) => {
                 tracing::error!(error = %err, "redis failed");
                 Problem::unavailable(code, "the inventory store is unavailable; retry")

@@ -15,18 +15,25 @@ pub async fn publish_booking_event(
     event: BookingEvent,
 ) -> Result<(), PublishError> {
     let (key, dedup) = match &event {
-        BookingEvent::SaleConfigured(_) => (sale.to_string(), format!("config/{}", time.unix_timestamp_nanos())),
-        BookingEvent::ConfirmRejected(r) => {
-            (r.reservation_id.to_string(), format!("{}/{}/ConfirmRejected", r.reservation_id, r.payment_id))
-        }
+        BookingEvent::SaleConfigured(_) => (
+            sale.to_string(),
+            format!("config/{}", time.unix_timestamp_nanos()),
+        ),
+        BookingEvent::ConfirmRejected(r) => (
+            r.reservation_id.to_string(),
+            format!("{}/{}/ConfirmRejected", r.reservation_id, r.payment_id),
+        ),
         BookingEvent::ReservationCreated(s)
         | BookingEvent::ReservationConfirmed(s)
         | BookingEvent::ReservationCancelled(s)
         | BookingEvent::ReservationExpired(s)
-        | BookingEvent::ReservationReleased(s) => {
-            (s.reservation_id.to_string(), format!("{}/{}", s.reservation_id, event.type_name()))
-        }
+        | BookingEvent::ReservationReleased(s) => (
+            s.reservation_id.to_string(),
+            format!("{}/{}", s.reservation_id, event.type_name()),
+        ),
     };
     let envelope = Envelope::new(sale.clone(), time, &dedup, event);
-    publisher.publish(&bookings_topic(sale), &key, &envelope).await
+    publisher
+        .publish(&bookings_topic(sale), &key, &envelope)
+        .await
 }

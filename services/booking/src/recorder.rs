@@ -15,7 +15,12 @@ use crate::{
 };
 
 /// Records until `shutdown`.
-pub async fn run(mut subscription: Subscription, sales: Sales, pool: PgPool, shutdown: CancellationToken) {
+pub async fn run(
+    mut subscription: Subscription,
+    sales: Sales,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) {
     subscription.sync(&sales).await;
     let mut synced = Instant::now();
     loop {
@@ -23,7 +28,12 @@ pub async fn run(mut subscription: Subscription, sales: Sales, pool: PgPool, shu
             subscription.sync(&sales).await;
             synced = Instant::now();
         }
-        let Some(batch) = subscription.next_batch(&shutdown, Duration::from_secs(2)).await else { return };
+        let Some(batch) = subscription
+            .next_batch(&shutdown, Duration::from_secs(2))
+            .await
+        else {
+            return;
+        };
         if batch.is_empty() {
             continue;
         }
@@ -33,17 +43,19 @@ pub async fn run(mut subscription: Subscription, sales: Sales, pool: PgPool, shu
             let started = Instant::now();
             match record(&pool, &events).await {
                 Ok(()) => {
-                    metrics::counter!("booking_recorder_events_total").increment(events.len() as u64);
-                    metrics::histogram!("booking_recorder_batch_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::counter!("booking_recorder_events_total")
+                        .increment(events.len() as u64);
+                    metrics::histogram!("booking_recorder_batch_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     break;
                 }
                 Err(err) => {
                     let kind = match &err {
                         RecordError::Oversell { .. } => "oversell",
-                        RecordError::UnknownZone { .. } => "unknown_zone",
                         RecordError::Database(_) => "database",
                     };
-                    metrics::counter!("booking_recorder_failures_total", "kind" => kind).increment(1);
+                    metrics::counter!("booking_recorder_failures_total", "kind" => kind)
+                        .increment(1);
                     if matches!(err, RecordError::Oversell { .. }) {
                         tracing::error!(error = %err, "recording refused by the capacity constraint");
                     } else {
@@ -62,20 +74,19 @@ pub async fn run(mut subscription: Subscription, sales: Sales, pool: PgPool, shu
 }
 
 fn decode(batch: &[BorrowedMessage<'_>]) -> Vec<Envelope<BookingEvent>> {
-    let mut events: Vec<Envelope<BookingEvent>> = batch
+    batch
         .iter()
-        .filter_map(|message| match shared::kafka::decode::<BookingEvent>(message) {
-            Ok(envelope) => Some(envelope),
-            Err(err) => {
-                tracing::error!(error = %err, "undecodable booking event skipped");
-                metrics::counter!("booking_recorder_undecodable_total").increment(1);
-                None
-            }
-        })
-        .collect();
-    // A sale's configuration goes first, so its zones exist before reservations refer to them.
-    events.sort_by_key(|e| !matches!(e.event, BookingEvent::SaleConfigured(_)));
-    events
+        .filter_map(
+            |message| match shared::kafka::decode::<BookingEvent>(message) {
+                Ok(envelope) => Some(envelope),
+                Err(err) => {
+                    tracing::error!(error = %err, "undecodable booking event skipped");
+                    metrics::counter!("booking_recorder_undecodable_total").increment(1);
+                    None
+                }
+            },
+        )
+        .collect()
 }
 
 async fn record(pool: &PgPool, events: &[Envelope<BookingEvent>]) -> Result<(), RecordError> {
@@ -86,4 +97,3 @@ async fn record(pool: &PgPool, events: &[Envelope<BookingEvent>]) -> Result<(), 
     tx.commit().await?;
     Ok(())
 }
-

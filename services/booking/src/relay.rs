@@ -6,7 +6,9 @@ use std::{collections::HashMap, time::Duration};
 
 use redis::{
     AsyncCommands,
-    streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply},
+    streams::{
+        StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
+    },
 };
 use shared::{
     events::{BookingEvent, ConfirmRejected},
@@ -31,7 +33,13 @@ pub async fn run(
     idle: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut relay = Relay { conn, publisher, consumer, groups: Default::default(), last_claim: HashMap::new() };
+    let mut relay = Relay {
+        conn,
+        publisher,
+        consumer,
+        groups: Default::default(),
+        last_claim: HashMap::new(),
+    };
     while !shutdown.is_cancelled() {
         let mut moved = 0;
         match sales.current().await {
@@ -39,7 +47,9 @@ pub async fn run(
                 for sale in list {
                     match relay.relay_sale(&sale).await {
                         Ok(n) => moved += n,
-                        Err(err) => tracing::warn!(sale.id = %sale, error = %err, "outbox relay failed; will retry"),
+                        Err(err) => {
+                            tracing::warn!(sale.id = %sale, error = %err, "outbox relay failed; will retry")
+                        }
                     }
                 }
             }
@@ -73,7 +83,10 @@ impl Relay {
         if self.groups.contains(sale) {
             return Ok(());
         }
-        let created: redis::RedisResult<()> = self.conn.xgroup_create_mkstream(outbox, OUTBOX_GROUP, "0").await;
+        let created: redis::RedisResult<()> = self
+            .conn
+            .xgroup_create_mkstream(outbox, OUTBOX_GROUP, "0")
+            .await;
         match created {
             Ok(()) => {}
             Err(err) if err.code() == Some("BUSYGROUP") => {}
@@ -87,9 +100,13 @@ impl Relay {
         let outbox = SaleKeys::new(sale).outbox();
         self.ensure_group(sale, &outbox).await?;
         let mut entries: Vec<StreamId> = Vec::new();
-        let due = self.last_claim.get(sale).is_none_or(|at| at.elapsed() >= CLAIM_IDLE / 2);
+        let due = self
+            .last_claim
+            .get(sale)
+            .is_none_or(|at| at.elapsed() >= CLAIM_IDLE / 2);
         if due {
-            self.last_claim.insert(sale.clone(), std::time::Instant::now());
+            self.last_claim
+                .insert(sale.clone(), std::time::Instant::now());
             let claimed: StreamAutoClaimReply = self
                 .conn
                 .xautoclaim_options(
@@ -103,8 +120,13 @@ impl Relay {
                 .await?;
             entries.extend(claimed.claimed);
         }
-        let options = StreamReadOptions::default().group(OUTBOX_GROUP, &self.consumer).count(BATCH);
-        let read: Option<StreamReadReply> = self.conn.xread_options(&[&outbox], &[">"], &options).await?;
+        let options = StreamReadOptions::default()
+            .group(OUTBOX_GROUP, &self.consumer)
+            .count(BATCH);
+        let read: Option<StreamReadReply> = self
+            .conn
+            .xread_options(&[&outbox], &[">"], &options)
+            .await?;
         if let Some(reply) = read {
             entries.extend(reply.keys.into_iter().flat_map(|k| k.ids));
         }
@@ -125,11 +147,18 @@ impl Relay {
             }
         }))
         .await;
-        let done: Vec<&str> =
-            entries.iter().zip(&results).filter(|(_, ok)| **ok).map(|(e, _)| e.id.as_str()).collect();
+        let done: Vec<&str> = entries
+            .iter()
+            .zip(&results)
+            .filter(|(_, ok)| **ok)
+            .map(|(e, _)| e.id.as_str())
+            .collect();
         if !done.is_empty() {
             let mut pipe = redis::pipe();
-            pipe.xack(&outbox, OUTBOX_GROUP, &done).ignore().xdel(&outbox, &done).ignore();
+            pipe.xack(&outbox, OUTBOX_GROUP, &done)
+                .ignore()
+                .xdel(&outbox, &done)
+                .ignore();
             pipe.query_async::<()>(&mut self.conn).await?;
             metrics::counter!("booking_outbox_relayed_total").increment(done.len() as u64);
         }

@@ -33,7 +33,10 @@ impl Sales {
             SaleScope::All => {
                 let mut conn = self.conn.clone();
                 let members: Vec<String> = conn.smembers(SALES_REGISTRY).await?;
-                members.iter().filter_map(|s| SaleId::parse(s).ok()).collect()
+                members
+                    .iter()
+                    .filter_map(|s| SaleId::parse(s).ok())
+                    .collect()
             }
         };
         sales.sort();

@@ -15,8 +15,8 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::BookingConfig, confirmer, consume::Subscription, inventory::Inventory, recorder, relay, routes,
-    sales::Sales, state::AppState, sweeper,
+    config::BookingConfig, confirmer, consume::Subscription, inventory::Inventory, recorder, relay,
+    routes, sales::Sales, state::AppState, sweeper,
 };
 
 /// Booking's migrations (schema `booking`).
@@ -38,10 +38,19 @@ impl Application {
     pub async fn build(config: BookingConfig) -> anyhow::Result<Self> {
         let db = config.postgres.pool(SCHEMA).context("DATABASE_URL")?;
         if config.migrate {
-            shared::postgres::migrate(&db, SCHEMA, &MIGRATOR).await.context("migrating the booking schema")?;
+            shared::postgres::migrate(&db, SCHEMA, &MIGRATOR)
+                .await
+                .context("migrating the booking schema")?;
         }
-        let redis = config.redis.connect().await.context("connecting to Redis")?;
-        let producer = config.kafka.producer().context("creating the Kafka producer")?;
+        let redis = config
+            .redis
+            .connect()
+            .await
+            .context("connecting to Redis")?;
+        let producer = config
+            .kafka
+            .producer()
+            .context("creating the Kafka producer")?;
         let publisher = EventPublisher::new(producer.clone(), config.kafka.produce_timeout);
         let verifier = Arc::new(TokenVerifier::new(config.auth.clone()));
         if let Err(err) = verifier.preload().await {
@@ -74,19 +83,35 @@ impl Application {
                 .merge(health::router(checks, shared::metrics::install())),
         );
         let listener = server::bind(&config.http).await.with_context(|| {
-            format!("binding {}:{} (BOOKING_HOST/BOOKING_PORT)", config.http.host, config.http.port)
+            format!(
+                "binding {}:{} (BOOKING_HOST/BOOKING_PORT)",
+                config.http.host, config.http.port
+            )
         })?;
-        Ok(Self { listener, state, config, router })
+        Ok(Self {
+            listener,
+            state,
+            config,
+            router,
+        })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
     /// Serves and runs the background workers until `shutdown` is cancelled, then stops them all.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { listener, state, config, router } = self;
+        let Self {
+            listener,
+            state,
+            config,
+            router,
+        } = self;
         let mut tasks = JoinSet::new();
         let instance = format!("booking-{}", uuid::Uuid::new_v4().simple());
         tasks.spawn(sweeper::run(
@@ -103,15 +128,20 @@ impl Application {
             config.relay_interval,
             shutdown.clone(),
         ));
-        let recorder_consumer = config.kafka.consumer(&config.recorder_group).context("creating the recorder consumer")?;
+        let recorder_consumer = config
+            .kafka
+            .consumer(&config.recorder_group)
+            .context("creating the recorder consumer")?;
         tasks.spawn(recorder::run(
             Subscription::new(recorder_consumer, bookings_topic),
             state.sales.clone(),
             state.db.clone(),
             shutdown.clone(),
         ));
-        let confirmer_consumer =
-            config.kafka.consumer(&config.confirmer_group).context("creating the confirmer consumer")?;
+        let confirmer_consumer = config
+            .kafka
+            .consumer(&config.confirmer_group)
+            .context("creating the confirmer consumer")?;
         tasks.spawn(confirmer::run(
             Subscription::new(confirmer_consumer, payments_topic),
             state.sales.clone(),

@@ -22,14 +22,6 @@ pub enum RecordError {
         /// Zone.
         zone: String,
     },
-    /// The zone is not recorded yet (its SaleConfigured event has not been applied).
-    #[error("zone {zone} of sale {sale} is not recorded yet")]
-    UnknownZone {
-        /// Sale.
-        sale: String,
-        /// Zone.
-        zone: String,
-    },
     /// Any other database failure.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -40,7 +32,10 @@ fn constraint(err: &sqlx::Error) -> Option<&str> {
 }
 
 /// Applies one event inside `tx`. Replaying an event changes nothing.
-pub async fn apply(tx: &mut Transaction<'_, Postgres>, envelope: &Envelope<BookingEvent>) -> Result<(), RecordError> {
+pub async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    envelope: &Envelope<BookingEvent>,
+) -> Result<(), RecordError> {
     match &envelope.event {
         BookingEvent::SaleConfigured(config) => configure(tx, &envelope.sale, config).await,
         BookingEvent::ReservationCreated(s)
@@ -52,7 +47,11 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, envelope: &Envelope<Booki
     }
 }
 
-async fn configure(tx: &mut Transaction<'_, Postgres>, sale: &SaleId, config: &SaleConfigured) -> Result<(), RecordError> {
+async fn configure(
+    tx: &mut Transaction<'_, Postgres>,
+    sale: &SaleId,
+    config: &SaleConfigured,
+) -> Result<(), RecordError> {
     sqlx::query(
         "INSERT INTO sales (sale_id, opens_at, closes_at, hold_ttl_seconds) VALUES ($1, $2, $3, $4)
          ON CONFLICT (sale_id) DO UPDATE SET opens_at = $2, closes_at = $3, hold_ttl_seconds = $4, updated_at = now()",
@@ -85,10 +84,10 @@ async fn configure(tx: &mut Transaction<'_, Postgres>, sale: &SaleId, config: &S
 
 fn oversell_or(err: sqlx::Error, sale: &SaleId, zone: &str) -> RecordError {
     match constraint(&err) {
-        Some(SOLD_WITHIN_CAPACITY) => RecordError::Oversell { sale: sale.to_string(), zone: zone.to_owned() },
-        Some("reservations_sale_id_zone_id_fkey") => {
-            RecordError::UnknownZone { sale: sale.to_string(), zone: zone.to_owned() }
-        }
+        Some(SOLD_WITHIN_CAPACITY) => RecordError::Oversell {
+            sale: sale.to_string(),
+            zone: zone.to_owned(),
+        },
         _ => RecordError::Database(err),
     }
 }
@@ -118,8 +117,7 @@ async fn record_reservation(
     .bind(s.created_at)
     .bind(s.expires_at)
     .execute(&mut **tx)
-    .await
-    .map_err(|e| oversell_or(e, sale, zone))?
+    .await?
     .rows_affected()
         == 1;
     let from = if inserted {
@@ -149,7 +147,12 @@ async fn record_reservation(
         (Some(_), _) => (-q, 0),
     };
     if held != 0 || sold != 0 {
-        sqlx::query("UPDATE zones SET held = held + $3, sold = sold + $4 WHERE sale_id = $1 AND zone_id = $2")
+        sqlx::query(
+            // CHECK constraints apply to the proposed row before the conflict is detected, so the
+            // inserted counts are clamped; a decrement only ever meets an existing row.
+            "INSERT INTO zones (sale_id, zone_id, held, sold) VALUES ($1, $2, GREATEST($3, 0), GREATEST($4, 0))
+             ON CONFLICT (sale_id, zone_id) DO UPDATE SET held = zones.held + $3, sold = zones.sold + $4",
+        )
             .bind(sale.as_str())
             .bind(zone)
             .bind(held)
@@ -192,10 +195,12 @@ const ROW_COLUMNS: &str = "reservation_id, sale_id, zone_id, user_id, quantity, 
 
 /// One recorded reservation.
 pub async fn reservation(pool: &PgPool, id: Uuid) -> Result<Option<ReservationRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {ROW_COLUMNS} FROM reservations WHERE reservation_id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {ROW_COLUMNS} FROM reservations WHERE reservation_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// A user's reservations across sales, newest first, after `before` (a cursor).
@@ -234,14 +239,14 @@ pub struct ZoneTotals {
     pub sold_rows: i64,
 }
 
-/// Per-zone counters of a sale next to the sums over its reservation rows.
+/// Per-zone counters of a sale next to the sums over its reservation rows (configured zones only).
 pub async fn zone_totals(pool: &PgPool, sale: &SaleId) -> Result<Vec<ZoneTotals>, sqlx::Error> {
     sqlx::query_as(
         "SELECT z.zone_id, z.capacity, z.held, z.sold,
                 COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'held'), 0) AS held_rows,
                 COALESCE(SUM(r.quantity) FILTER (WHERE r.status = 'confirmed'), 0) AS sold_rows
          FROM zones z LEFT JOIN reservations r ON r.sale_id = z.sale_id AND r.zone_id = z.zone_id
-         WHERE z.sale_id = $1 GROUP BY z.zone_id, z.capacity, z.held, z.sold ORDER BY z.zone_id",
+         WHERE z.sale_id = $1 AND z.capacity IS NOT NULL GROUP BY z.zone_id, z.capacity, z.held, z.sold ORDER BY z.zone_id",
     )
     .bind(sale.as_str())
     .fetch_all(pool)

@@ -106,11 +106,19 @@ impl AuthConfig {
     /// Reads `AUTH_JWKS_URL` or `AUTH_JWKS_FILE` (default `.dev/keys/jwks.json`), `AUTH_ISSUER`, `AUTH_AUDIENCE`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let keys = match env.get("AUTH_JWKS_URL") {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => KeySource::Url(url),
-            Some(url) => {
-                return Err(ConfigError { name: "AUTH_JWKS_URL".into(), reason: format!("{url:?} is not an http(s) URL") });
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                KeySource::Url(url)
             }
-            None => KeySource::File(env.string_or("AUTH_JWKS_FILE", ".dev/keys/jwks.json").into()),
+            Some(url) => {
+                return Err(ConfigError {
+                    name: "AUTH_JWKS_URL".into(),
+                    reason: format!("{url:?} is not an http(s) URL"),
+                });
+            }
+            None => KeySource::File(
+                env.string_or("AUTH_JWKS_FILE", ".dev/keys/jwks.json")
+                    .into(),
+            ),
         };
         Ok(Self {
             keys,
@@ -155,10 +163,16 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// A verifier; keys load on first use.
     pub fn new(config: AuthConfig) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
         Self {
             config,
-            cache: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                fetched_at: None,
+            }),
             http,
             refetch_every: Duration::from_secs(10),
         }
@@ -171,8 +185,11 @@ impl TokenVerifier {
 
     /// Verifies a compact JWT and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let kid = header.kid.ok_or_else(|| TokenError::Invalid("the token names no key (kid)".into()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| TokenError::Invalid("the token names no key (kid)".into()))?;
         let key = match self.key(&kid).await {
             Some(key) => key,
             None => {
@@ -181,7 +198,9 @@ impl TokenVerifier {
             }
         };
         if header.alg != key.algorithm {
-            return Err(TokenError::Invalid("algorithm does not match the key".into()));
+            return Err(TokenError::Invalid(
+                "algorithm does not match the key".into(),
+            ));
         }
         let mut validation = Validation::new(key.algorithm);
         validation.set_issuer(&[&self.config.issuer]);
@@ -200,21 +219,36 @@ impl TokenVerifier {
 
     async fn reload(&self, force: bool) -> Result<usize, TokenError> {
         let mut cache = self.cache.write().await;
-        if !force && cache.fetched_at.is_some_and(|at| at.elapsed() < self.refetch_every) {
+        if !force
+            && cache
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < self.refetch_every)
+        {
             return Ok(cache.keys.len());
         }
         cache.fetched_at = Some(Instant::now());
         let set: JwkSet = match &self.config.keys {
             KeySource::Url(url) => {
-                let response = self.http.get(url).send().await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-                let response = response.error_for_status().map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-                response.json().await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
+                let response = self
+                    .http
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+                let response = response
+                    .error_for_status()
+                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+                response
+                    .json()
+                    .await
+                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
             }
             KeySource::File(path) => {
                 let raw = tokio::fs::read(path)
                     .await
                     .map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?;
-                serde_json::from_slice(&raw).map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?
+                serde_json::from_slice(&raw)
+                    .map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?
             }
         };
         cache.keys = set.keys.iter().filter_map(verification_key).collect();
@@ -254,10 +288,12 @@ impl TokenSigner {
     /// A signer from a PKCS#8 PEM Ed25519 private key.
     pub fn from_pem(kid: &str, pem: &[u8]) -> Result<Self, TokenError> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
-        let text = std::str::from_utf8(pem).map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        let text =
+            std::str::from_utf8(pem).map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
         let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(text)
             .map_err(|e| TokenError::KeysUnavailable(format!("not a PKCS#8 Ed25519 key: {e}")))?;
-        let key = EncodingKey::from_ed_pem(pem).map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        let key = EncodingKey::from_ed_pem(pem)
+            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
         Ok(Self {
             kid: kid.to_owned(),
             key,
@@ -293,7 +329,8 @@ impl TokenSigner {
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| TokenError::Invalid(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 }
 
@@ -315,26 +352,45 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::unauthenticated("missing_token", "send an access token as `Authorization: Bearer <token>`"))?;
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            Problem::unauthenticated(
+                "missing_token",
+                "send an access token as `Authorization: Bearer <token>`",
+            )
+        })?;
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Problem::unauthenticated("invalid_token", "the Authorization header is not `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                Problem::unauthenticated(
+                    "invalid_token",
+                    "the Authorization header is not `Bearer <token>`",
+                )
+            })?;
         match verifier.verify(token).await {
-            Ok(claims) => Ok(Self { id: claims.sub, role: claims.role }),
+            Ok(claims) => Ok(Self {
+                id: claims.sub,
+                role: claims.role,
+            }),
             Err(TokenError::KeysUnavailable(reason)) => {
                 tracing::error!(%reason, "token verification keys unavailable");
-                Err(Problem::unavailable("auth_keys_unavailable", "tokens cannot be verified right now"))
+                Err(Problem::unavailable(
+                    "auth_keys_unavailable",
+                    "tokens cannot be verified right now",
+                ))
             }
             Err(err) => {
                 tracing::debug!(error = %err, "token refused");
-                Err(Problem::unauthenticated("invalid_token", "the access token is invalid or expired"))
+                Err(Problem::unauthenticated(
+                    "invalid_token",
+                    "the access token is invalid or expired",
+                ))
             }
         }
     }
@@ -373,7 +429,13 @@ mod tests {
     }
 
     fn claims(ttl: Duration) -> Claims {
-        Claims::new(Uuid::new_v4(), Role::Customer, ttl, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+        Claims::new(
+            Uuid::new_v4(),
+            Role::Customer,
+            ttl,
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+        )
     }
 
     #[tokio::test]
@@ -382,7 +444,10 @@ mod tests {
         let reloaded = TokenSigner::from_pem("k1", signer.private_pem().as_bytes()).unwrap();
         let (verifier, _dir) = verifier_for(&signer).await;
         let c = claims(Duration::from_secs(60));
-        assert_eq!(verifier.verify(&reloaded.sign(&c).unwrap()).await.unwrap(), c);
+        assert_eq!(
+            verifier.verify(&reloaded.sign(&c).unwrap()).await.unwrap(),
+            c
+        );
     }
 
     #[tokio::test]
@@ -390,19 +455,36 @@ mod tests {
         let signer = TokenSigner::generate("k1").unwrap();
         let (verifier, _dir) = verifier_for(&signer).await;
         let impostor = TokenSigner::generate("k1").unwrap();
-        assert!(verifier.verify(&impostor.sign(&claims(Duration::from_secs(60))).unwrap()).await.is_err());
+        assert!(
+            verifier
+                .verify(&impostor.sign(&claims(Duration::from_secs(60))).unwrap())
+                .await
+                .is_err()
+        );
 
         let mut expired = claims(Duration::from_secs(60));
         expired.exp -= 3600;
-        assert!(verifier.verify(&signer.sign(&expired).unwrap()).await.is_err());
+        assert!(
+            verifier
+                .verify(&signer.sign(&expired).unwrap())
+                .await
+                .is_err()
+        );
 
         let mut other_aud = claims(Duration::from_secs(60));
         other_aud.aud = "someone-else".into();
-        assert!(verifier.verify(&signer.sign(&other_aud).unwrap()).await.is_err());
+        assert!(
+            verifier
+                .verify(&signer.sign(&other_aud).unwrap())
+                .await
+                .is_err()
+        );
 
         let unknown = TokenSigner::generate("k2").unwrap();
         assert!(matches!(
-            verifier.verify(&unknown.sign(&claims(Duration::from_secs(60))).unwrap()).await,
+            verifier
+                .verify(&unknown.sign(&claims(Duration::from_secs(60))).unwrap())
+                .await,
             Err(TokenError::UnknownKey)
         ));
     }

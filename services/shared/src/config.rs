@@ -115,6 +115,9 @@ mod tests {
     fn zero_durations_are_refused() {
         let env = Env::default().with("SOME_MS", "0");
         assert!(env.millis_or("SOME_MS", 5).is_err());
-        assert_eq!(Env::default().millis_or("UNSET_MS_X", 5).unwrap(), Duration::from_millis(5));
+        assert_eq!(
+            Env::default().millis_or("UNSET_MS_X", 5).unwrap(),
+            Duration::from_millis(5)
+        );
     }
 }

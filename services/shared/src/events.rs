@@ -40,7 +40,13 @@ impl<E: Serialize> Envelope<E> {
     /// Wraps an event; `dedup` names the logical event (e.g. reservation id and event type).
     pub fn new(sale: SaleId, time: OffsetDateTime, dedup: &str, event: E) -> Self {
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{sale}/{dedup}").as_bytes());
-        Self { id, version: SCHEMA_VERSION, sale, time, event }
+        Self {
+            id,
+            version: SCHEMA_VERSION,
+            sale,
+            time,
+            event,
+        }
     }
 }
 
@@ -261,7 +267,12 @@ mod tests {
             payment_id: Uuid::nil(),
             reason: "expired".into(),
         });
-        let a = Envelope::new(sale.clone(), OffsetDateTime::UNIX_EPOCH, "r1/x", rejected.clone());
+        let a = Envelope::new(
+            sale.clone(),
+            OffsetDateTime::UNIX_EPOCH,
+            "r1/x",
+            rejected.clone(),
+        );
         let b = Envelope::new(sale, OffsetDateTime::now_utc(), "r1/x", rejected);
         assert_eq!(a.id, b.id);
     }

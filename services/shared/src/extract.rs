@@ -39,7 +39,8 @@ where
             .with_detail("send the body as application/json"));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            Problem::new(e.status(), "unreadable_body", "Unreadable body").with_detail(e.body_text())
+            Problem::new(e.status(), "unreadable_body", "Unreadable body")
+                .with_detail(e.body_text())
         })?;
         parse_json(&bytes).map(ValidJson)
     }
@@ -53,7 +54,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let inner = err.into_inner();
         let message = inner.to_string();
         let problem = if inner.is_syntax() || inner.is_eof() {
-            Problem::bad_request("malformed_json", format!("the body is not valid JSON: {message}"))
+            Problem::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {message}"),
+            )
         } else {
             Problem::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,11 +90,14 @@ where
 
 fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, Problem> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{query}").parse().map_err(|_| Problem::bad_request("invalid_query", "unreadable query string"))?,
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| Problem::bad_request("invalid_query", "unreadable query string"))?,
     )
     .map(|q| q.0)
     .map_err(|e| {
-        Problem::bad_request("invalid_query", "the query string is invalid").with_field("query", e.body_text())
+        Problem::bad_request("invalid_query", "the query string is invalid")
+            .with_field("query", e.body_text())
     })
 }
 

@@ -44,8 +44,14 @@ pub fn router(checks: Vec<Check>, metrics: PrometheusHandle) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|State(s): State<OpsState>| async move { s.metrics.render() }))
-        .with_state(OpsState { checks: Arc::new(checks), metrics })
+        .route(
+            "/metrics",
+            get(|State(s): State<OpsState>| async move { s.metrics.render() }),
+        )
+        .with_state(OpsState {
+            checks: Arc::new(checks),
+            metrics,
+        })
 }
 
 async fn readyz(State(state): State<OpsState>) -> (StatusCode, Json<Value>) {
@@ -67,6 +73,13 @@ async fn readyz(State(state): State<OpsState>) -> (StatusCode, Json<Value>) {
             }
         };
     }
-    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"status": if all_ok {"ready"} else {"not_ready"}, "checks": body})))
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"status": if all_ok {"ready"} else {"not_ready"}, "checks": body})),
+    )
 }

@@ -10,9 +10,17 @@ use serde::{Deserialize, Serialize};
 pub struct InvalidId(String);
 
 fn check_slug(kind: &str, raw: &str, max: usize) -> Result<(), InvalidId> {
-    let ok_chars = raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let ok_ends = raw.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && raw.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+    let ok_chars = raw
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = raw
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && raw
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
     if raw.is_empty() || raw.len() > max || !ok_chars || !ok_ends {
         return Err(InvalidId(format!(
             "{kind} must be 1-{max} characters of a-z, 0-9 and '-', starting and ending with a letter or digit"

@@ -29,6 +29,8 @@ pub struct KafkaConfig {
     pub brokers: String,
     /// How long a produce may take before it counts as failed.
     pub produce_timeout: Duration,
+    /// librdkafka debug contexts (e.g. `cgrp,fetch`), off when empty.
+    pub debug: Option<String>,
 }
 
 impl KafkaConfig {
@@ -37,12 +39,18 @@ impl KafkaConfig {
         Ok(Self {
             brokers: env.string_or("KAFKA_BROKERS", "127.0.0.1:9092"),
             produce_timeout: env.millis_or("KAFKA_PRODUCE_TIMEOUT_MS", 5_000)?,
+            debug: env.get("KAFKA_DEBUG"),
         })
     }
 
     fn base(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers).set("broker.address.family", "v4");
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("broker.address.family", "v4");
+        if let Some(debug) = &self.debug {
+            config.set("debug", debug);
+        }
         config
     }
 
@@ -101,7 +109,11 @@ pub async fn ensure_topics(
     let current = topic_partitions(admin, topics).await?;
     let grow: Vec<NewPartitions<'_>> = topics
         .iter()
-        .filter(|t| current.get(t.as_str()).is_some_and(|&n| (n as i32) < partitions))
+        .filter(|t| {
+            current
+                .get(t.as_str())
+                .is_some_and(|&n| (n as i32) < partitions)
+        })
         .map(|t| NewPartitions::new(t, partitions as usize))
         .collect();
     if !grow.is_empty() {
@@ -125,7 +137,9 @@ pub async fn topic_partitions(
         let admin = Arc::clone(admin);
         let name = topic.clone();
         let metadata = tokio::task::spawn_blocking(move || {
-            admin.inner().fetch_metadata(Some(&name), Timeout::After(Duration::from_secs(5)))
+            admin
+                .inner()
+                .fetch_metadata(Some(&name), Timeout::After(Duration::from_secs(5)))
         })
         .await
         .map_err(|_| KafkaError::Canceled)??;
@@ -185,9 +199,33 @@ impl EventPublisher {
         key: &str,
         envelope: &Envelope<E>,
     ) -> Result<(), PublishError> {
+        self.send(topic, None, key, envelope).await
+    }
+
+    /// Publishes one event to one partition and waits for the acknowledgement.
+    pub async fn publish_to_partition<E: Serialize>(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &str,
+        envelope: &Envelope<E>,
+    ) -> Result<(), PublishError> {
+        self.send(topic, Some(partition), key, envelope).await
+    }
+
+    async fn send<E: Serialize>(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        envelope: &Envelope<E>,
+    ) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(envelope)?;
-        let headers = trace_headers();
-        let record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
+        let mut record = FutureRecord::to(topic)
+            .key(key)
+            .payload(&payload)
+            .headers(trace_headers());
+        record.partition = partition;
         self.producer
             .send(record, Timeout::After(self.timeout))
             .await
@@ -202,7 +240,9 @@ impl EventPublisher {
 
     /// Waits for in-flight messages to be delivered.
     pub fn flush(&self, timeout: Duration) {
-        if let Err(err) = rdkafka::producer::Producer::flush(&self.producer, Timeout::After(timeout)) {
+        if let Err(err) =
+            rdkafka::producer::Producer::flush(&self.producer, Timeout::After(timeout))
+        {
             tracing::warn!(error = %err, "producer flush incomplete at shutdown");
         }
     }
@@ -221,7 +261,10 @@ fn trace_headers() -> OwnedHeaders {
     let context = tracing::Span::current().context();
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(&mut carrier));
     carrier.iter().fold(OwnedHeaders::new(), |headers, (k, v)| {
-        headers.insert(Header { key: k, value: Some(v.as_bytes()) })
+        headers.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        })
     })
 }
 
@@ -238,7 +281,9 @@ impl Extractor for MessageExtractor {
 
 /// Makes `span` a child of the trace context carried in a message's headers.
 pub fn link_span_to_message(span: &tracing::Span, message: &BorrowedMessage<'_>) {
-    let Some(headers) = message.headers() else { return };
+    let Some(headers) = message.headers() else {
+        return;
+    };
     let carrier: HashMap<String, String> = headers
         .iter()
         .filter_map(|h| Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?)))
@@ -248,7 +293,9 @@ pub fn link_span_to_message(span: &tracing::Span, message: &BorrowedMessage<'_>)
 }
 
 /// Decodes an enveloped event from a message payload.
-pub fn decode<E: DeserializeOwned>(message: &BorrowedMessage<'_>) -> Result<Envelope<E>, serde_json::Error> {
+pub fn decode<E: DeserializeOwned>(
+    message: &BorrowedMessage<'_>,
+) -> Result<Envelope<E>, serde_json::Error> {
     serde_json::from_slice(message.payload().unwrap_or_default())
 }
 

@@ -18,7 +18,9 @@ pub struct SaleKeys {
 impl SaleKeys {
     /// Keys of this sale.
     pub fn new(sale: &SaleId) -> Self {
-        Self { prefix: format!("sale:{{{sale}}}:") }
+        Self {
+            prefix: format!("sale:{{{sale}}}:"),
+        }
     }
 
     /// Hash: sale window, hold TTL, state. Scripts derive every other key from this one's prefix.
@@ -75,7 +77,13 @@ mod tests {
     fn every_key_shares_the_sale_hash_tag() {
         let keys = SaleKeys::new(&SaleId::parse("demo").unwrap());
         let zone = ZoneId::parse("floor").unwrap();
-        for key in [keys.meta(), keys.zones(), keys.zone(&zone), keys.expiries(), keys.outbox()] {
+        for key in [
+            keys.meta(),
+            keys.zones(),
+            keys.zone(&zone),
+            keys.expiries(),
+            keys.outbox(),
+        ] {
             assert!(key.contains("{demo}"), "{key}");
         }
         assert_eq!(&keys.meta()[..keys.meta().len() - 4], "sale:{demo}:");

@@ -24,7 +24,10 @@ impl PostgresConfig {
     /// Reads `DATABASE_URL` and `DATABASE_MAX_CONNECTIONS`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let config = Self {
-            url: env.secret_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booking_rush"),
+            url: env.secret_or(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/booking_rush",
+            ),
             max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
         };
         config.options("public")?;
@@ -33,11 +36,14 @@ impl PostgresConfig {
 
     /// Connection options with `search_path` set to `schema`.
     pub fn options(&self, schema: &str) -> Result<PgConnectOptions, ConfigError> {
-        let options = PgConnectOptions::from_str(self.url.expose_secret()).map_err(|e| ConfigError {
-            name: "DATABASE_URL".into(),
-            reason: format!("not a PostgreSQL URL: {e}"),
-        })?;
-        Ok(options.options([("search_path", schema)]).application_name("booking-rush"))
+        let options =
+            PgConnectOptions::from_str(self.url.expose_secret()).map_err(|e| ConfigError {
+                name: "DATABASE_URL".into(),
+                reason: format!("not a PostgreSQL URL: {e}"),
+            })?;
+        Ok(options
+            .options([("search_path", schema)])
+            .application_name("booking-rush"))
     }
 
     /// A lazily connecting pool whose connections see only `schema`.
@@ -51,7 +57,8 @@ impl PostgresConfig {
 
 /// Creates `schema` if needed and applies the service's migrations inside it.
 pub async fn migrate(pool: &PgPool, schema: &str, migrator: &Migrator) -> Result<(), sqlx::Error> {
-    pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
+    pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+        .await?;
     migrator.run(pool).await?;
     Ok(())
 }

@@ -56,7 +56,10 @@ impl Problem {
 
     /// Adds a field problem.
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldProblem { field: field.into(), message: message.into() });
+        self.errors.push(FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        });
         self
     }
 
@@ -83,7 +86,11 @@ impl Problem {
 
     /// 500 that reveals nothing about its cause; log the cause where this is made.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        )
     }
 
     /// 503 for a dependency that is down; the client may retry.

@@ -37,5 +37,8 @@ impl RedisConfig {
 /// Checks that Redis answers.
 pub async fn ping(conn: &ConnectionManager) -> redis::RedisResult<()> {
     let mut conn = conn.clone();
-    redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map(|_| ())
 }

@@ -31,22 +31,30 @@ pub fn init(service: &'static str) -> TelemetryGuard {
     let provider = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
-        .and_then(|_| match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
-            Ok(exporter) => Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(Resource::builder().with_service_name(service).build())
-                    .build(),
-            ),
-            Err(err) => {
-                eprintln!("OTLP exporter not started: {err}");
-                None
+        .and_then(|_| {
+            match opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+            {
+                Ok(exporter) => Some(
+                    SdkTracerProvider::builder()
+                        .with_batch_exporter(exporter)
+                        .with_resource(Resource::builder().with_service_name(service).build())
+                        .build(),
+                ),
+                Err(err) => {
+                    eprintln!("OTLP exporter not started: {err}");
+                    None
+                }
             }
         });
     let traces = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
 
-    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init();
     TelemetryGuard { provider }
 }

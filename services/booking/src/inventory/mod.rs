@@ -13,7 +13,11 @@ use crate::domain::{Hold, IdempotencyKey, Quantity};
 
 macro_rules! booking_script {
     ($file:literal) => {
-        Script::new(concat!(include_str!("lua/lib.lua"), "\n", include_str!(concat!("lua/", $file))))
+        Script::new(concat!(
+            include_str!("lua/lib.lua"),
+            "\n",
+            include_str!(concat!("lua/", $file))
+        ))
     };
 }
 
@@ -140,7 +144,11 @@ impl Inventory {
             confirm: booking_script!("confirm.lua"),
             expire: booking_script!("expire.lua"),
         };
-        Self { conn, scripts: std::sync::Arc::new(scripts), idempotency_ttl }
+        Self {
+            conn,
+            scripts: std::sync::Arc::new(scripts),
+            idempotency_ttl,
+        }
     }
 
     /// The connection.
@@ -149,7 +157,11 @@ impl Inventory {
     }
 
     /// Runs the reserve script: one round trip.
-    pub async fn reserve(&self, sale: &SaleId, request: &ReserveRequest) -> redis::RedisResult<ReserveOutcome> {
+    pub async fn reserve(
+        &self,
+        sale: &SaleId,
+        request: &ReserveRequest,
+    ) -> redis::RedisResult<ReserveOutcome> {
         let keys = SaleKeys::new(sale);
         let id = Uuid::now_v7();
         let mut conn = self.conn.clone();
@@ -200,7 +212,12 @@ impl Inventory {
     }
 
     /// Undoes a reserve whose creation event could not be published, and forgets its idempotency key.
-    pub async fn release_unpublished(&self, sale: &SaleId, hold: &Hold, key: &IdempotencyKey) -> redis::RedisResult<bool> {
+    pub async fn release_unpublished(
+        &self,
+        sale: &SaleId,
+        hold: &Hold,
+        key: &IdempotencyKey,
+    ) -> redis::RedisResult<bool> {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
@@ -215,7 +232,12 @@ impl Inventory {
     }
 
     /// The owner cancels a live hold.
-    pub async fn cancel(&self, sale: &SaleId, id: Uuid, user: Uuid) -> redis::RedisResult<CancelOutcome> {
+    pub async fn cancel(
+        &self,
+        sale: &SaleId,
+        id: Uuid,
+        user: Uuid,
+    ) -> redis::RedisResult<CancelOutcome> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
             .scripts
@@ -234,7 +256,12 @@ impl Inventory {
     }
 
     /// Turns a live hold into sold seats for `payment`.
-    pub async fn confirm(&self, sale: &SaleId, id: Uuid, payment: Uuid) -> redis::RedisResult<ConfirmOutcome> {
+    pub async fn confirm(
+        &self,
+        sale: &SaleId,
+        id: Uuid,
+        payment: Uuid,
+    ) -> redis::RedisResult<ConfirmOutcome> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
             .scripts
@@ -275,20 +302,32 @@ impl Inventory {
     }
 
     /// Live counts per zone, sorted by zone id; `None` for an unknown sale.
-    pub async fn availability(&self, sale: &SaleId) -> redis::RedisResult<Option<Vec<ZoneAvailability>>> {
+    pub async fn availability(
+        &self,
+        sale: &SaleId,
+    ) -> redis::RedisResult<Option<Vec<ZoneAvailability>>> {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let members: Vec<String> = conn.smembers(keys.zones()).await?;
         if members.is_empty() {
             return Ok(None);
         }
-        let mut zones: Vec<ZoneId> = members.iter().filter_map(|z| ZoneId::parse(z).ok()).collect();
+        let mut zones: Vec<ZoneId> = members
+            .iter()
+            .filter_map(|z| ZoneId::parse(z).ok())
+            .collect();
         zones.sort();
         let mut pipe = redis::pipe();
         for zone in &zones {
-            pipe.cmd("HMGET")
-                .arg(keys.zone(zone))
-                .arg(&["capacity", "available", "held", "sold", "price_minor", "currency", "per_user_cap"]);
+            pipe.cmd("HMGET").arg(keys.zone(zone)).arg(&[
+                "capacity",
+                "available",
+                "held",
+                "sold",
+                "price_minor",
+                "currency",
+                "per_user_cap",
+            ]);
         }
         let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
         Ok(Some(
@@ -296,7 +335,13 @@ impl Inventory {
                 .into_iter()
                 .zip(rows)
                 .map(|(zone, row)| {
-                    let n = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or_default();
+                    let n = |i: usize| {
+                        row.get(i)
+                            .cloned()
+                            .flatten()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or_default()
+                    };
                     ZoneAvailability {
                         zone: zone.to_string(),
                         capacity: n(0),

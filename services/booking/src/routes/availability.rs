@@ -7,7 +7,10 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::{error::BookingError, inventory::ZoneAvailability, routes::reservations::served_sale, state::AppState};
+use crate::{
+    error::BookingError, inventory::ZoneAvailability, routes::reservations::served_sale,
+    state::AppState,
+};
 
 /// Availability of one sale.
 #[derive(Debug, Serialize)]
@@ -25,8 +28,18 @@ pub fn router() -> Router<AppState> {
 }
 
 #[tracing::instrument(skip_all, fields(sale.id = %sale))]
-async fn availability(State(state): State<AppState>, Path(sale): Path<String>) -> Result<Json<Availability>, BookingError> {
+async fn availability(
+    State(state): State<AppState>,
+    Path(sale): Path<String>,
+) -> Result<Json<Availability>, BookingError> {
     let sale = served_sale(&state, &sale)?;
-    let zones = state.inventory.availability(&sale).await?.ok_or(BookingError::SaleNotFound)?;
-    Ok(Json(Availability { sale: sale.to_string(), zones }))
+    let zones = state
+        .inventory
+        .availability(&sale)
+        .await?
+        .ok_or(BookingError::SaleNotFound)?;
+    Ok(Json(Availability {
+        sale: sale.to_string(),
+        zones,
+    }))
 }

@@ -42,9 +42,11 @@ async fn list(
     use axum::response::IntoResponse;
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(Problem::bad_request("invalid_query", "limit must be between 1 and 100")
-            .with_field("limit", format!("got {limit}"))
-            .into_response());
+        return Err(
+            Problem::bad_request("invalid_query", "limit must be between 1 and 100")
+                .with_field("limit", format!("got {limit}"))
+                .into_response(),
+        );
     }
     let mut rows = store::reservations_of_user(&state.db, user.id, query.cursor, limit + 1)
         .await
@@ -55,5 +57,8 @@ async fn list(
     } else {
         None
     };
-    Ok(Json(BookingPage { items: rows.into_iter().map(ReservationView::from).collect(), next_cursor }))
+    Ok(Json(BookingPage {
+        items: rows.into_iter().map(ReservationView::from).collect(),
+        next_cursor,
+    }))
 }

@@ -104,31 +104,50 @@ impl From<ReservationRow> for ReservationView {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sales/{sale}/reservations", post(reserve))
-        .route("/api/v1/sales/{sale}/reservations/{id}", get(read).delete(cancel))
+        .route(
+            "/api/v1/sales/{sale}/reservations/{id}",
+            get(read).delete(cancel),
+        )
 }
 
 /// Parses a sale id from the path and checks this process serves it; anything else is a 404.
 pub fn served_sale(state: &AppState, raw: &str) -> Result<SaleId, BookingError> {
-    SaleId::parse(raw).ok().filter(|sale| state.sales.serves(sale)).ok_or(BookingError::SaleNotFound)
+    SaleId::parse(raw)
+        .ok()
+        .filter(|sale| state.sales.serves(sale))
+        .ok_or(BookingError::SaleNotFound)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
     let raw = headers.get("idempotency-key").ok_or_else(|| {
-        Problem::bad_request("missing_idempotency_key", "send a unique Idempotency-Key header with each reservation")
-            .with_field("Idempotency-Key", "required")
+        Problem::bad_request(
+            "missing_idempotency_key",
+            "send a unique Idempotency-Key header with each reservation",
+        )
+        .with_field("Idempotency-Key", "required")
     })?;
     let text = raw.to_str().map_err(|_| {
-        Problem::bad_request("invalid_idempotency_key", "Idempotency-Key must be visible ASCII")
-            .with_field("Idempotency-Key", "not visible ASCII")
+        Problem::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be visible ASCII",
+        )
+        .with_field("Idempotency-Key", "not visible ASCII")
     })?;
-    IdempotencyKey::parse(text)
-        .map_err(|m| Problem::bad_request("invalid_idempotency_key", m.clone()).with_field("Idempotency-Key", m))
+    IdempotencyKey::parse(text).map_err(|m| {
+        Problem::bad_request("invalid_idempotency_key", m.clone()).with_field("Idempotency-Key", m)
+    })
 }
 
 fn validate(body: ReserveBody) -> Result<(ZoneId, Quantity), Problem> {
-    let mut problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body");
-    let zone = ZoneId::parse(&body.zone).map_err(|e| problem.clone().with_field("zone", e.to_string()));
-    let quantity = Quantity::parse(body.quantity).map_err(|m| problem.clone().with_field("quantity", m));
+    let mut problem = Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        "Invalid request body",
+    );
+    let zone =
+        ZoneId::parse(&body.zone).map_err(|e| problem.clone().with_field("zone", e.to_string()));
+    let quantity =
+        Quantity::parse(body.quantity).map_err(|m| problem.clone().with_field("quantity", m));
     match (zone, quantity) {
         (Ok(zone), Ok(quantity)) => Ok((zone, quantity)),
         (zone, quantity) => {
@@ -148,7 +167,9 @@ fn created(sale: &SaleId, hold: &Hold, replayed: bool) -> Response {
         response.headers_mut().insert(header::LOCATION, value);
     }
     if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
 }
@@ -164,19 +185,35 @@ async fn reserve(
     let sale = served_sale(&state, &sale_raw).map_err(IntoResponse::into_response)?;
     let key = idempotency_key(&headers).map_err(IntoResponse::into_response)?;
     let (zone, quantity) = validate(body).map_err(IntoResponse::into_response)?;
-    let request = ReserveRequest { user: user.id, zone, quantity, idempotency_key: key };
-    let outcome = state.inventory.reserve(&sale, &request).await.map_err(|e| BookingError::from(e).into_response())?;
+    let request = ReserveRequest {
+        user: user.id,
+        zone,
+        quantity,
+        idempotency_key: key,
+    };
+    let outcome = state
+        .inventory
+        .reserve(&sale, &request)
+        .await
+        .map_err(|e| BookingError::from(e).into_response())?;
     let result = match outcome {
         ReserveOutcome::Created(hold) => {
             let event = BookingEvent::ReservationCreated(hold.snapshot());
-            match publish_booking_event(&state.publisher, &sale, from_ms(hold.created_at_ms), event).await {
+            match publish_booking_event(&state.publisher, &sale, from_ms(hold.created_at_ms), event)
+                .await
+            {
                 Ok(()) => {
-                    metrics::counter!("booking_reservations_total", "outcome" => "created").increment(1);
+                    metrics::counter!("booking_reservations_total", "outcome" => "created")
+                        .increment(1);
                     return Ok(created(&sale, &hold, false));
                 }
                 Err(err) => {
                     tracing::error!(reservation.id = %hold.id, error = %err, "ReservationCreated not acknowledged; releasing the hold");
-                    if let Err(err) = state.inventory.release_unpublished(&sale, &hold, &request.idempotency_key).await {
+                    if let Err(err) = state
+                        .inventory
+                        .release_unpublished(&sale, &hold, &request.idempotency_key)
+                        .await
+                    {
                         tracing::error!(reservation.id = %hold.id, error = %err, "release after failed publish failed; the hold will expire");
                     }
                     Err(BookingError::EventLogUnavailable)
@@ -201,8 +238,17 @@ async fn reserve(
 
 /// Answers a repeated request with the original reservation, re-publishing its creation so an
 /// acknowledged reservation is always in the event log.
-async fn replay(state: &AppState, sale: &SaleId, user: Uuid, original: Uuid) -> Result<Response, Response> {
-    let hold = state.inventory.hold(sale, original).await.map_err(|e| BookingError::from(e).into_response())?;
+async fn replay(
+    state: &AppState,
+    sale: &SaleId,
+    user: Uuid,
+    original: Uuid,
+) -> Result<Response, Response> {
+    let hold = state
+        .inventory
+        .hold(sale, original)
+        .await
+        .map_err(|e| BookingError::from(e).into_response())?;
     let Some(hold) = hold.filter(|h| h.user == user) else {
         return Err(BookingError::ReservationNotFound.into_response());
     };
@@ -255,7 +301,11 @@ async fn cancel(
     let id = parse_id(&id_raw)?;
     match state.inventory.cancel(&sale, id, user.id).await? {
         CancelOutcome::Cancelled => {
-            let hold = state.inventory.hold(&sale, id).await?.ok_or(BookingError::ReservationNotFound)?;
+            let hold = state
+                .inventory
+                .hold(&sale, id)
+                .await?
+                .ok_or(BookingError::ReservationNotFound)?;
             Ok(Json(ReservationView::from_hold(&sale, &hold)))
         }
         CancelOutcome::NotFound => Err(BookingError::ReservationNotFound),

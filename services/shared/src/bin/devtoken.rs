@@ -53,17 +53,25 @@ fn main() -> anyhow::Result<()> {
                 writeln!(out, "key exists: {}", pem_path.display())?;
                 return Ok(());
             }
-            std::fs::create_dir_all(&cli.dir).with_context(|| format!("creating {}", cli.dir.display()))?;
+            std::fs::create_dir_all(&cli.dir)
+                .with_context(|| format!("creating {}", cli.dir.display()))?;
             let kid = format!("dev-{}", &Uuid::new_v4().simple().to_string()[..8]);
             let signer = TokenSigner::generate(&kid)?;
             std::fs::write(&pem_path, signer.private_pem())?;
             std::fs::write(cli.dir.join("kid"), &kid)?;
-            std::fs::write(cli.dir.join("jwks.json"), serde_json::to_vec_pretty(&signer.jwks())?)?;
+            std::fs::write(
+                cli.dir.join("jwks.json"),
+                serde_json::to_vec_pretty(&signer.jwks())?,
+            )?;
             writeln!(out, "created key {kid} in {}", cli.dir.display())?;
         }
         Command::Mint { sub, role, ttl } => {
-            let pem = std::fs::read(&pem_path)
-                .with_context(|| format!("reading {} (run `devtoken keygen` first)", pem_path.display()))?;
+            let pem = std::fs::read(&pem_path).with_context(|| {
+                format!(
+                    "reading {} (run `devtoken keygen` first)",
+                    pem_path.display()
+                )
+            })?;
             let kid = std::fs::read_to_string(cli.dir.join("kid"))?;
             let signer = TokenSigner::from_pem(kid.trim(), &pem)?;
             let role = match role {

@@ -1,0 +1,399 @@
+//! The test harness: a booking service on a free port, its own database, its own sale.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use booking::{config::BookingConfig, inventory::ZoneAvailability, startup::Application, store};
+use provisioning::{Provisioner, SaleSpec, ZoneSpec};
+use rdkafka::{
+    Message,
+    consumer::{Consumer, StreamConsumer},
+};
+use serde_json::{Value, json};
+use shared::{
+    auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, TokenSigner},
+    config::Env,
+    events::{BookingEvent, Envelope},
+    ids::{SaleId, ZoneId},
+    kafka::{EventPublisher, KafkaConfig},
+    redis::RedisConfig,
+};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Base URL of the PostgreSQL server (without database).
+pub fn pg_server() -> String {
+    std::env::var("TEST_PG_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A sale spec with one zone `a` of `seats` seats at 25.00 EUR, cap 4, open now.
+pub fn spec(seats: u32) -> SaleSpec {
+    let id = format!("t-{}", &Uuid::new_v4().simple().to_string()[..10]);
+    SaleSpec {
+        sale_id: SaleId::parse(&id).unwrap(),
+        starts_at: OffsetDateTime::now_utc() - Duration::from_secs(60),
+        ends_at: OffsetDateTime::now_utc() + Duration::from_secs(3600),
+        hold_ttl_seconds: 600,
+        partitions: 2,
+        zones: vec![ZoneSpec {
+            id: ZoneId::parse("a").unwrap(),
+            seats,
+            price_minor: 2500,
+            currency: "EUR".into(),
+            per_user_cap: 4,
+        }],
+    }
+}
+
+/// Clients for provisioning.
+pub async fn provisioner() -> Provisioner {
+    let env = Env::default();
+    let kafka = KafkaConfig::from_env(&env).unwrap();
+    let redis = RedisConfig::from_env(&env)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Provisioner::new(
+        redis,
+        kafka.admin().unwrap(),
+        EventPublisher::new(kafka.producer().unwrap(), Duration::from_secs(5)),
+    )
+}
+
+/// A test database, a key pair and a provisioned sale, before any service runs.
+pub struct World {
+    pub sale: SaleSpec,
+    pub database_url: String,
+    pub jwks_file: PathBuf,
+    pub signer: TokenSigner,
+    pub db: PgPool,
+}
+
+impl World {
+    /// A fresh database and a provisioned `sale`.
+    pub async fn new(sale: SaleSpec) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::mem::forget(shared::telemetry::init("booking-test"));
+        }
+        let name = format!("booking_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server()))
+            .await
+            .unwrap();
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let database_url = format!("{}/{name}", pg_server());
+        let signer = TokenSigner::generate("test-key").unwrap();
+        let jwks_file = std::env::temp_dir().join(format!("{name}-jwks.json"));
+        std::fs::write(&jwks_file, signer.jwks().to_string()).unwrap();
+        provisioner().await.apply(&sale).await.unwrap();
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(
+                shared::postgres::PostgresConfig {
+                    url: database_url.clone().into(),
+                    max_connections: 2,
+                }
+                .options(booking::startup::SCHEMA)
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        Self {
+            sale,
+            database_url,
+            jwks_file,
+            signer,
+            db,
+        }
+    }
+
+    /// The environment a booking process of this world runs with.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let group = Uuid::new_v4().simple().to_string();
+        [
+            ("BOOKING_PORT", "0".to_owned()),
+            ("DATABASE_URL", self.database_url.clone()),
+            ("AUTH_JWKS_FILE", self.jwks_file.display().to_string()),
+            ("BOOKING_SALES", self.sale.sale_id.to_string()),
+            ("BOOKING_RECORDER_GROUP", format!("rec-{group}")),
+            ("BOOKING_CONFIRMER_GROUP", format!("conf-{group}")),
+            ("BOOKING_SWEEP_INTERVAL_MS", "100".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Starts an in-process booking service; later entries of `extra` win.
+    pub async fn spawn(&self, extra: &[(&str, &str)]) -> TestApp {
+        let mut env = Env::default();
+        for (k, v) in self.env() {
+            env = env.with(&k, v);
+        }
+        for (k, v) in extra {
+            env = env.with(k, *v);
+        }
+        let app = Application::build(BookingConfig::from_env(&env).unwrap())
+            .await
+            .unwrap();
+        let port = app.port();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            sale: self.sale.sale_id.clone(),
+            http: reqwest::Client::new(),
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    /// A token for a new customer.
+    pub fn token(&self) -> (Uuid, String) {
+        let user = Uuid::new_v4();
+        (user, self.token_for(user))
+    }
+
+    /// A token for `user`.
+    pub fn token_for(&self, user: Uuid) -> String {
+        let claims = Claims::new(
+            user,
+            Role::Customer,
+            Duration::from_secs(600),
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+        );
+        self.signer.sign(&claims).unwrap()
+    }
+
+    /// Live counts of zone `a` in Redis.
+    pub async fn live(&self) -> ZoneAvailability {
+        let conn = RedisConfig::from_env(&Env::default())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let inventory = booking::inventory::Inventory::new(conn, Duration::from_secs(60));
+        inventory
+            .availability(&self.sale.sale_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .remove(0)
+    }
+
+    /// Waits until PostgreSQL's record equals Redis for every zone, then checks the invariants:
+    /// available + held + sold == capacity, nothing negative, no hold left past its expiry.
+    pub async fn audit(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let conn = RedisConfig::from_env(&Env::default())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let inventory = booking::inventory::Inventory::new(conn, Duration::from_secs(60));
+            let live = inventory
+                .availability(&self.sale.sale_id)
+                .await
+                .unwrap()
+                .unwrap();
+            let recorded = store::zone_totals(&self.db, &self.sale.sale_id)
+                .await
+                .unwrap();
+            for zone in &live {
+                assert_eq!(
+                    zone.available + zone.held + zone.sold,
+                    zone.capacity,
+                    "Redis invariant broken: {zone:?}"
+                );
+                assert!(
+                    zone.available >= 0 && zone.held >= 0 && zone.sold >= 0,
+                    "negative count: {zone:?}"
+                );
+            }
+            let matches = live.len() == recorded.len()
+                && live.iter().zip(&recorded).all(|(l, r)| {
+                    l.zone == r.zone_id
+                        && l.capacity == i64::from(r.capacity)
+                        && l.held == i64::from(r.held)
+                        && l.sold == i64::from(r.sold)
+                        && r.held_rows == i64::from(r.held)
+                        && r.sold_rows == i64::from(r.sold)
+                });
+            if matches {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL never caught up with Redis:\n{live:?}\n{recorded:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Reads the sale's bookings topic from the start until `done` holds for what was read.
+    pub async fn booking_events(
+        &self,
+        done: impl Fn(&[Envelope<BookingEvent>]) -> bool,
+    ) -> Vec<Envelope<BookingEvent>> {
+        let topic = shared::events::bookings_topic(&self.sale.sale_id);
+        read_topic(&topic, |events: &[Envelope<BookingEvent>]| done(events)).await
+    }
+}
+
+/// Reads a topic from the start with a fresh group until `done` holds (or 20 s pass).
+pub async fn read_topic<E: serde::de::DeserializeOwned>(
+    topic: &str,
+    done: impl Fn(&[Envelope<E>]) -> bool,
+) -> Vec<Envelope<E>> {
+    let consumer: StreamConsumer = KafkaConfig::from_env(&Env::default())
+        .unwrap()
+        .consumer(&format!("reader-{}", Uuid::new_v4()))
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut events = Vec::new();
+    while !done(&events) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "topic {topic} never had the expected events; read {} events",
+            events.len()
+        );
+        if let Ok(Ok(message)) = tokio::time::timeout(left, consumer.recv()).await
+            && let Some(payload) = message.payload()
+        {
+            events.push(serde_json::from_slice(payload).unwrap());
+        }
+    }
+    events
+}
+
+/// A running in-process booking service.
+pub struct TestApp {
+    pub base: String,
+    pub sale: SaleId,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// `POST` a reservation.
+    pub async fn reserve(
+        &self,
+        token: &str,
+        zone: &str,
+        quantity: i64,
+        key: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/api/v1/sales/{}/reservations",
+                self.base, self.sale
+            ))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "zone": zone, "quantity": quantity }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A URL under the service.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The reservations URL of any sale.
+    pub fn reserve_url_for(&self, sale: &str) -> String {
+        self.url(&format!("/api/v1/sales/{sale}/reservations"))
+    }
+
+    /// The path of a reservation of this sale.
+    pub fn reservation_url(&self, id: &str) -> String {
+        self.url(&format!("/api/v1/sales/{}/reservations/{id}", self.sale))
+    }
+
+    /// Stops the service and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Reads a JSON body.
+pub async fn body(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+/// Asserts a problem+json error with `status` and `code`.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "unexpected status for expected {code}"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let problem = body(response).await;
+    assert_eq!(problem["code"], code, "{problem}");
+    assert_eq!(problem["status"], status);
+    problem
+}
+
+/// Counts events by type name.
+pub fn count_by_type(events: &[Envelope<BookingEvent>]) -> HashMap<&'static str, usize> {
+    let mut counts = HashMap::new();
+    for e in events {
+        *counts.entry(e.event.type_name()).or_insert(0) += 1;
+    }
+    counts
+}
+
+impl Drop for World {
+    /// Takes the sale out of Redis so a local `make dev` stack never sees test sales.
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(RedisConfig::from_env(&Env::default()).unwrap().url)
+        else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let sale = self.sale.sale_id.as_str();
+        let _: redis::RedisResult<()> = redis::cmd("SREM")
+            .arg(shared::keys::SALES_REGISTRY)
+            .arg(sale)
+            .query(&mut conn);
+        let pattern = shared::keys::SaleKeys::new(&self.sale.sale_id).all_pattern();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
+        }
+        let _ = std::fs::remove_file(&self.jwks_file);
+    }
+}

@@ -1,0 +1,72 @@
+//! Idempotency-Key semantics: replay, conflicting body, concurrent duplicates.
+
+use std::sync::Arc;
+
+use crate::helpers::{World, assert_problem, body, spec};
+
+#[tokio::test]
+async fn replaying_the_same_key_and_body_returns_the_original_reservation() {
+    let world = World::new(spec(10)).await;
+    let app = world.spawn(&[]).await;
+    let (_, token) = world.token();
+    let first = app.reserve(&token, "a", 2, "same").await;
+    assert_eq!(first.status(), 201);
+    let first = body(first).await;
+    let again = app.reserve(&token, "a", 2, "same").await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(again).await, first);
+    assert_eq!(world.live().await.held, 2);
+    world.audit().await;
+}
+
+#[tokio::test]
+async fn the_same_key_with_a_different_body_is_refused() {
+    let world = World::new(spec(10)).await;
+    let app = world.spawn(&[]).await;
+    let (_, token) = world.token();
+    assert_eq!(app.reserve(&token, "a", 1, "k").await.status(), 201);
+    assert_problem(
+        app.reserve(&token, "a", 2, "k").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(world.live().await.held, 1);
+}
+
+#[tokio::test]
+async fn keys_belong_to_their_user() {
+    let world = World::new(spec(10)).await;
+    let app = world.spawn(&[]).await;
+    let (_, alice) = world.token();
+    let (_, bob) = world.token();
+    let a = body(app.reserve(&alice, "a", 1, "shared-key").await).await;
+    let b = body(app.reserve(&bob, "a", 1, "shared-key").await).await;
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!(world.live().await.held, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_make_one_hold() {
+    let world = World::new(spec(10)).await;
+    let app = Arc::new(world.spawn(&[]).await);
+    let (_, token) = world.token();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..25 {
+        let app = Arc::clone(&app);
+        let token = token.clone();
+        tasks.spawn(async move {
+            let response = app.reserve(&token, "a", 3, "dup").await;
+            assert_eq!(response.status(), 201);
+            body(response).await["id"].as_str().unwrap().to_owned()
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.insert(id.unwrap());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(world.live().await.held, 3);
+    world.audit().await;
+}
