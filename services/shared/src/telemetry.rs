@@ -20,7 +20,8 @@ impl Drop for TelemetryGuard {
 /// Installs JSON logs filtered by `RUST_LOG` (default `info`) and, when
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, an OTLP/HTTP trace exporter.
 pub fn init(service: &'static str) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let logs = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
