@@ -68,7 +68,7 @@ ensure_broker() {
   say "starting the tansu broker (data in .dev/tansu)"
   mkdir -p "$DEV/tansu"
   # tansu reads a sqlite:// path relative to its working directory.
-  (cd "$ROOT" && OTEL_EXPORTER_OTLP_ENDPOINT='' nohup "$tansu" broker \
+  (cd "$ROOT" && env -u OTEL_EXPORTER_OTLP_ENDPOINT nohup "$tansu" broker \
     --listener-url "tcp://127.0.0.1:$BROKER_PORT" --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
     --storage-engine "sqlite://.dev/tansu/tansu.db" >"$LOGS/broker.log" 2>&1 </dev/null &
    echo $! >"$PIDS/broker.pid")
