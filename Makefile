@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt run-booking provision-demo token
+.PHONY: help dev dev-down deps test lint fmt openapi run-booking provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ lint: ## formatting and clippy, as CI runs them
 
 fmt: ## format the code
 	$(CARGO) fmt --all
+
+openapi: ## regenerate the committed OpenAPI documents
+	$(CARGO) run --quiet --bin booking -- openapi > services/booking/openapi.json
 
 run-booking: deps ## run the booking service in the foreground
 	$(CARGO) run --bin booking

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod kafka;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod postgres;
 pub mod problem;
 pub mod redis;

@@ -10,7 +10,7 @@ use serde::Serialize;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One problem with one field of a request.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// Where in the request: a JSON path, a header or a query parameter name.
     pub field: String,
@@ -104,6 +104,26 @@ impl Problem {
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
+}
+
+/// The documented shape of [`Problem`] (its serialisation is hand-written).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+#[expect(dead_code, reason = "documentation only")]
+pub struct ProblemSchema {
+    /// `urn:booking-rush:problem:{code}`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// Short summary of the problem type.
+    title: String,
+    /// HTTP status.
+    status: u16,
+    /// Stable machine-readable code.
+    code: String,
+    /// What went wrong in this occurrence.
+    detail: Option<String>,
+    /// Problems with individual fields.
+    errors: Option<Vec<FieldProblem>>,
 }
 
 impl Serialize for Problem {

@@ -89,7 +89,7 @@ pub enum ConfirmOutcome {
 }
 
 /// Live counts of one zone.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneAvailability {
     /// Zone id.

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Availability of one sale.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     /// Sale id.
@@ -27,8 +27,17 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/sales/{sale}/availability", get(availability))
 }
 
+/// Live seat counts per zone (public).
+#[utoipa::path(
+    get, path = "/api/v1/sales/{sale}/availability", tag = "sales",
+    params(("sale" = String, Path, description = "Sale id")),
+    responses(
+        (status = 200, body = Availability),
+        (status = 404, description = "Unknown sale", body = shared::problem::ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(sale.id = %sale))]
-async fn availability(
+pub async fn availability(
     State(state): State<AppState>,
     Path(sale): Path<String>,
 ) -> Result<Json<Availability>, BookingError> {

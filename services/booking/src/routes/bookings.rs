@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::{error::BookingError, routes::reservations::ReservationView, state::AppState, store};
 
 /// Query of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1-100 (default 20).
@@ -18,7 +19,7 @@ pub struct ListQuery {
 }
 
 /// One page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingPage {
     /// Reservations, newest first.
@@ -33,8 +34,19 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/me/bookings", get(list))
 }
 
+/// The caller's holds and bookings across sales, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/me/bookings", tag = "reservations",
+    params(ListQuery),
+    responses(
+        (status = 200, body = BookingPage),
+        (status = 400, body = shared::problem::ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, body = shared::problem::ProblemSchema, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(user.id = %user.id))]
-async fn list(
+pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     ValidQuery(query): ValidQuery<ListQuery>,

@@ -1,6 +1,8 @@
 //! HTTP routes, one module per resource, merged here.
 
-use axum::Router;
+use axum::{Json, Router, routing::get};
+use shared::openapi::BearerAuth;
+use utoipa::OpenApi;
 
 use crate::state::AppState;
 
@@ -8,9 +10,25 @@ pub mod availability;
 pub mod bookings;
 pub mod reservations;
 
-/// Every booking route.
+/// Booking's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Booking Rush booking service", description = "Reserve, read and cancel seats of a flash sale."),
+    paths(
+        reservations::reserve,
+        reservations::read,
+        reservations::cancel,
+        availability::availability,
+        bookings::list,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// Every booking route, and `/openapi.json`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .merge(reservations::router())
         .merge(availability::router())
         .merge(bookings::router())

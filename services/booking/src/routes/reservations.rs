@@ -13,7 +13,7 @@ use shared::{
     events::{BookingEvent, ReservationStatus},
     extract::ValidJson,
     ids::{SaleId, ZoneId},
-    problem::Problem,
+    problem::{Problem, ProblemSchema},
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -28,17 +28,18 @@ use crate::{
 };
 
 /// Body of a reserve request. Prices are never taken from the client.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveBody {
     /// Zone to reserve in.
     pub zone: String,
     /// Seats, 1-20.
+    #[schema(minimum = 1, maximum = 20)]
     pub quantity: i64,
 }
 
 /// A reservation as clients see it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationView {
     /// Reservation id.
@@ -174,8 +175,29 @@ fn created(sale: &SaleId, hold: &Hold, replayed: bool) -> Response {
     response
 }
 
+/// Reserves seats: atomically checks the sale window, idempotency, the per-user cap and
+/// availability, and answers once the reservation is durable in the event log.
+#[utoipa::path(
+    post, path = "/api/v1/sales/{sale}/reservations", tag = "reservations",
+    params(
+        ("sale" = String, Path, description = "Sale id"),
+        ("Idempotency-Key" = String, Header, description = "Unique per intended reservation; 1-128 visible ASCII characters"),
+    ),
+    request_body = ReserveBody,
+    responses(
+        (status = 201, description = "Held (or the original reservation of a replayed key)", body = ReservationView),
+        (status = 400, description = "Unreadable body or missing/invalid Idempotency-Key", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Sale not open, closed or suspended", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown sale or zone", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "Sold out or per-user cap reached", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body, or the key was used with another body", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded; retry after Retry-After", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(sale.id = %sale_raw, user.id = %user.id))]
-async fn reserve(
+pub async fn reserve(
     State(state): State<AppState>,
     Path(sale_raw): Path<String>,
     user: AuthUser,
@@ -270,8 +292,19 @@ fn parse_id(raw: &str) -> Result<Uuid, BookingError> {
     raw.parse().map_err(|_| BookingError::ReservationNotFound)
 }
 
+/// One reservation of the caller.
+#[utoipa::path(
+    get, path = "/api/v1/sales/{sale}/reservations/{id}", tag = "reservations",
+    params(("sale" = String, Path, description = "Sale id"), ("id" = Uuid, Path, description = "Reservation id")),
+    responses(
+        (status = 200, body = ReservationView),
+        (status = 401, body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or another buyer's", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(sale.id = %sale_raw, reservation.id = %id_raw))]
-async fn read(
+pub async fn read(
     State(state): State<AppState>,
     Path((sale_raw, id_raw)): Path<(String, String)>,
     user: AuthUser,
@@ -291,8 +324,20 @@ async fn read(
     }
 }
 
+/// Cancels a live hold of the caller; its seats return to the sale.
+#[utoipa::path(
+    delete, path = "/api/v1/sales/{sale}/reservations/{id}", tag = "reservations",
+    params(("sale" = String, Path, description = "Sale id"), ("id" = Uuid, Path, description = "Reservation id")),
+    responses(
+        (status = 200, description = "Cancelled", body = ReservationView),
+        (status = 401, body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or another buyer's", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "No longer held", body = ProblemSchema, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(sale.id = %sale_raw, reservation.id = %id_raw))]
-async fn cancel(
+pub async fn cancel(
     State(state): State<AppState>,
     Path((sale_raw, id_raw)): Path<(String, String)>,
     user: AuthUser,

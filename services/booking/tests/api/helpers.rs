@@ -190,8 +190,8 @@ impl World {
             .remove(0)
     }
 
-    /// Waits until PostgreSQL's record equals Redis for every zone, then checks the invariants:
-    /// available + held + sold == capacity, nothing negative, no hold left past its expiry.
+    /// Waits until the work is done — outbox relayed, no hold past its expiry, PostgreSQL equal to
+    /// Redis for every zone — checking available + held + sold == capacity and nothing negative.
     pub async fn audit(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -220,7 +220,25 @@ impl World {
                     "negative count: {zone:?}"
                 );
             }
-            let matches = live.len() == recorded.len()
+            let mut redis = inventory.connection().clone();
+            let keys = shared::keys::SaleKeys::new(&self.sale.sale_id);
+            let outbox_left: usize = redis::cmd("XLEN")
+                .arg(keys.outbox())
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            let overdue_ms =
+                (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64 - 2_000;
+            let overdue: usize = redis::cmd("ZCOUNT")
+                .arg(keys.expiries())
+                .arg("-inf")
+                .arg(overdue_ms)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            let matches = outbox_left == 0
+                && overdue == 0
+                && live.len() == recorded.len()
                 && live.iter().zip(&recorded).all(|(l, r)| {
                     l.zone == r.zone_id
                         && l.capacity == i64::from(r.capacity)

@@ -14,6 +14,8 @@ mod binary;
 mod confirm;
 mod expiry;
 mod idempotency;
+mod openapi;
 mod race;
 mod recorder;
+mod relay;
 mod reservations;
