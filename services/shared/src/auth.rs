@@ -84,6 +84,8 @@ pub enum KeySource {
     Url(String),
     /// A JWKS document on disk.
     File(PathBuf),
+    /// A directory of signing keys (`<kid>.pem`), for the service that signs.
+    Dir(PathBuf),
 }
 
 /// Token verification settings.
@@ -218,41 +220,57 @@ impl TokenVerifier {
     }
 
     async fn reload(&self, force: bool) -> Result<usize, TokenError> {
-        let mut cache = self.cache.write().await;
-        if !force
-            && cache
-                .fetched_at
-                .is_some_and(|at| at.elapsed() < self.refetch_every)
         {
-            return Ok(cache.keys.len());
+            // Only the rate limit is decided under the lock; the fetch happens outside it, so a
+            // slow key endpoint never stalls verification with known keys.
+            let mut cache = self.cache.write().await;
+            if !force
+                && cache
+                    .fetched_at
+                    .is_some_and(|at| at.elapsed() < self.refetch_every)
+            {
+                return Ok(cache.keys.len());
+            }
+            cache.fetched_at = Some(Instant::now());
         }
-        cache.fetched_at = Some(Instant::now());
-        let set: JwkSet = match &self.config.keys {
+        let set = self.fetch().await?;
+        let keys: HashMap<String, Arc<VerificationKey>> =
+            set.keys.iter().filter_map(verification_key).collect();
+        let count = keys.len();
+        self.cache.write().await.keys = keys;
+        Ok(count)
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, TokenError> {
+        let unavailable = |e: &dyn std::fmt::Display| TokenError::KeysUnavailable(e.to_string());
+        match &self.config.keys {
             KeySource::Url(url) => {
                 let response = self
                     .http
                     .get(url)
                     .send()
                     .await
-                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-                let response = response
-                    .error_for_status()
-                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-                response
-                    .json()
-                    .await
-                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
+                    .map_err(|e| unavailable(&e))?;
+                let response = response.error_for_status().map_err(|e| unavailable(&e))?;
+                response.json().await.map_err(|e| unavailable(&e))
             }
             KeySource::File(path) => {
                 let raw = tokio::fs::read(path)
                     .await
-                    .map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| unavailable(&format!("{}: {e}", path.display())))?;
                 serde_json::from_slice(&raw)
-                    .map_err(|e| TokenError::KeysUnavailable(format!("{}: {e}", path.display())))?
+                    .map_err(|e| unavailable(&format!("{}: {e}", path.display())))
             }
-        };
-        cache.keys = set.keys.iter().filter_map(verification_key).collect();
-        Ok(cache.keys.len())
+            KeySource::Dir(path) => {
+                let keys: Vec<serde_json::Value> = crate::keys_dir::KeyDir::new(path)
+                    .load()?
+                    .iter()
+                    .map(TokenSigner::jwk)
+                    .collect();
+                serde_json::from_value(serde_json::json!({ "keys": keys }))
+                    .map_err(|e| unavailable(&e))
+            }
+        }
     }
 }
 

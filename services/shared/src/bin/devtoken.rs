@@ -1,17 +1,20 @@
-//! Local development keys and tokens: creates an Ed25519 signing key with its JWKS, and mints
-//! access tokens signed with it, for use before (and beside) the auth service.
+//! Local development keys and tokens: keeps the key directory the auth service signs with
+//! (creating its first key and `jwks.json`), and mints access tokens from it for scripts and tests.
 
 use std::{io::Write, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use shared::auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, TokenSigner};
+use shared::{
+    auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role},
+    keys_dir::KeyDir,
+};
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(about = "Local signing key and access tokens")]
+#[command(about = "Local signing keys and access tokens")]
 struct Cli {
-    /// Folder holding `signing.pem`, `kid` and `jwks.json`.
+    /// Key directory (`<kid>.pem` files and `jwks.json`).
     #[arg(long, default_value = ".dev/keys", global = true)]
     dir: PathBuf,
     #[command(subcommand)]
@@ -27,9 +30,9 @@ enum RoleArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Creates the key unless it exists.
+    /// Creates the first key unless one exists.
     Keygen,
-    /// Prints an access token.
+    /// Prints an access token signed with the newest key.
     Mint {
         /// User id; a fresh one when omitted.
         #[arg(long)]
@@ -45,35 +48,23 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let pem_path = cli.dir.join("signing.pem");
+    let dir = KeyDir::new(&cli.dir);
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Keygen => {
-            if pem_path.exists() {
-                writeln!(out, "key exists: {}", pem_path.display())?;
-                return Ok(());
-            }
-            std::fs::create_dir_all(&cli.dir)
-                .with_context(|| format!("creating {}", cli.dir.display()))?;
-            let kid = format!("dev-{}", &Uuid::new_v4().simple().to_string()[..8]);
-            let signer = TokenSigner::generate(&kid)?;
-            std::fs::write(&pem_path, signer.private_pem())?;
-            std::fs::write(cli.dir.join("kid"), &kid)?;
-            std::fs::write(
-                cli.dir.join("jwks.json"),
-                serde_json::to_vec_pretty(&signer.jwks())?,
-            )?;
-            writeln!(out, "created key {kid} in {}", cli.dir.display())?;
+            let kid = dir.ensure()?;
+            writeln!(out, "signing key {kid} in {}", cli.dir.display())?;
         }
         Command::Mint { sub, role, ttl } => {
-            let pem = std::fs::read(&pem_path).with_context(|| {
+            let keys = dir.load().with_context(|| {
                 format!(
                     "reading {} (run `devtoken keygen` first)",
-                    pem_path.display()
+                    cli.dir.display()
                 )
             })?;
-            let kid = std::fs::read_to_string(cli.dir.join("kid"))?;
-            let signer = TokenSigner::from_pem(kid.trim(), &pem)?;
+            let signer = keys
+                .last()
+                .context("no key yet: run `devtoken keygen` first")?;
             let role = match role {
                 RoleArg::Customer => Role::Customer,
                 RoleArg::Organizer => Role::Organizer,
