@@ -20,6 +20,9 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/book
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$BROKER_PORT}"
 export AUTH_JWKS_FILE="${AUTH_JWKS_FILE:-$DEV/keys/jwks.json}"
+# The server part of DATABASE_URL: its maintenance database creates ours, and tests create theirs.
+PG_SERVER="${DATABASE_URL%/*}"
+export TEST_PG_SERVER="${TEST_PG_SERVER:-$PG_SERVER}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -30,7 +33,7 @@ wait_port() { # port name seconds
 alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
 apt_install() {
   command -v apt-get >/dev/null || { echo "install $* and retry" >&2; exit 1; }
-  [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
@@ -47,8 +50,9 @@ ensure_postgres() {
     touch "$PIDS/postgres.started"
   fi
   wait_port $PG_PORT PostgreSQL 30
-  if ! psql -h 127.0.0.1 -p $PG_PORT -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'booking_rush'" | grep -q 1; then
-    psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc "CREATE DATABASE booking_rush" >/dev/null
+  local db="${DATABASE_URL##*/}"; db="${db%%\?*}"
+  if ! psql "$PG_SERVER/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    psql "$PG_SERVER/postgres" -qc "CREATE DATABASE \"$db\"" >/dev/null
   fi
 }
 

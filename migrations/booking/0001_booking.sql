@@ -6,6 +6,8 @@ CREATE TABLE sales (
     opens_at          TIMESTAMPTZ NOT NULL,
     closes_at         TIMESTAMPTZ NOT NULL,
     hold_ttl_seconds  INTEGER NOT NULL,
+    -- Time of the SaleConfigured event applied; an older copy (from a lagging partition) is ignored.
+    configured_at     TIMESTAMPTZ NOT NULL,
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
@@ -47,3 +49,14 @@ CREATE TABLE reservations (
 -- "My bookings": newest first per user; reservation ids are UUIDv7, so they sort by time.
 CREATE INDEX reservations_by_user ON reservations (user_id, reservation_id DESC);
 CREATE INDEX reservations_by_sale_status ON reservations (sale_id, status);
+
+-- Events the database refused as an oversell (zones_sold_within_capacity). They are kept here,
+-- logged and counted, instead of blocking every other sale's recording behind them.
+CREATE TABLE rejected_events (
+    event_id     UUID PRIMARY KEY,
+    sale_id      TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    recorded_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);

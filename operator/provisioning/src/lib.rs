@@ -13,6 +13,10 @@ use shared::{
 };
 use time::OffsetDateTime;
 
+/// Highest seat price in minor units; with at most 20 seats a reservation's amount stays exact
+/// in the Lua scripts' double-precision numbers.
+pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
+
 /// One zone of a sale spec.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -99,8 +103,11 @@ impl SaleSpec {
             if zone.seats > 1_000_000 {
                 fail(format!("zones[{i}].seats"), "must be at most 1000000");
             }
-            if zone.price_minor < 0 {
-                fail(format!("zones[{i}].priceMinor"), "must not be negative");
+            if !(0..=MAX_PRICE_MINOR).contains(&zone.price_minor) {
+                fail(
+                    format!("zones[{i}].priceMinor"),
+                    "must be between 0 and 1000000000",
+                );
             }
             if zone.currency.len() != 3 || !zone.currency.bytes().all(|b| b.is_ascii_uppercase()) {
                 fail(

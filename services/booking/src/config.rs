@@ -74,9 +74,7 @@ impl BookingConfig {
             migrate: env.parse_or("BOOKING_MIGRATE", true)?,
             sweep_interval: env.millis_or("BOOKING_SWEEP_INTERVAL_MS", 250)?,
             relay_interval: env.millis_or("BOOKING_RELAY_INTERVAL_MS", 20)?,
-            idempotency_ttl: Duration::from_secs(
-                env.parse_or("BOOKING_IDEMPOTENCY_TTL_SECONDS", 86_400)?,
-            ),
+            idempotency_ttl: env.millis_or("BOOKING_IDEMPOTENCY_TTL_MS", 86_400_000)?,
             recorder_group: env.string_or("BOOKING_RECORDER_GROUP", "booking-recorder"),
             confirmer_group: env.string_or("BOOKING_CONFIRMER_GROUP", "booking-confirmer"),
         })

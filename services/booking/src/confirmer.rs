@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     consume::{Subscription, backoff},
-    inventory::{ConfirmOutcome, Inventory},
+    inventory::{ConfirmOutcome, Inventory, PaymentClaim},
     sales::Sales,
 };
 
@@ -47,10 +47,16 @@ pub async fn run(
             let span = tracing::info_span!("confirm", sale.id = %envelope.sale);
             shared::kafka::link_span_to_message(&span, message);
             let PaymentEvent::PaymentSucceeded(paid) = &envelope.event;
+            let claim = PaymentClaim {
+                payment_id: paid.payment_id,
+                user_id: paid.user_id,
+                amount_minor: paid.amount_minor,
+                currency: paid.currency.clone(),
+            };
             let mut attempt = 0;
             loop {
                 match inventory
-                    .confirm(&envelope.sale, paid.reservation_id, paid.payment_id)
+                    .confirm(&envelope.sale, paid.reservation_id, &claim)
                     .await
                 {
                     Ok(outcome) => {

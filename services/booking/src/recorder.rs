@@ -41,7 +41,14 @@ pub async fn run(
         let mut attempt = 0;
         loop {
             let started = Instant::now();
-            match record(&pool, &events).await {
+            let result = match record(&pool, &events).await {
+                Ok(()) => Ok(()),
+                // One event in the batch would oversell: record the others one by one and set
+                // the refused one aside, so no other reservation waits behind it.
+                Err(RecordError::Oversell { .. }) => record_singly(&pool, &events).await,
+                Err(RecordError::Database(err)) => Err(err),
+            };
+            match result {
                 Ok(()) => {
                     metrics::counter!("booking_recorder_events_total")
                         .increment(events.len() as u64);
@@ -50,17 +57,9 @@ pub async fn run(
                     break;
                 }
                 Err(err) => {
-                    let kind = match &err {
-                        RecordError::Oversell { .. } => "oversell",
-                        RecordError::Database(_) => "database",
-                    };
-                    metrics::counter!("booking_recorder_failures_total", "kind" => kind)
+                    metrics::counter!("booking_recorder_failures_total", "kind" => "database")
                         .increment(1);
-                    if matches!(err, RecordError::Oversell { .. }) {
-                        tracing::error!(error = %err, "recording refused by the capacity constraint");
-                    } else {
-                        tracing::warn!(error = %err, attempt, "recording failed; retrying");
-                    }
+                    tracing::warn!(error = %err, attempt, "recording failed; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(backoff(attempt)) => {}
@@ -87,6 +86,30 @@ fn decode(batch: &[BorrowedMessage<'_>]) -> Vec<Envelope<BookingEvent>> {
             },
         )
         .collect()
+}
+
+/// Records each event in its own transaction; an event refused as an oversell is kept in
+/// `rejected_events`, logged and counted.
+async fn record_singly(
+    pool: &PgPool,
+    events: &[Envelope<BookingEvent>],
+) -> Result<(), sqlx::Error> {
+    for envelope in events {
+        match record(pool, std::slice::from_ref(envelope)).await {
+            Ok(()) => {}
+            Err(RecordError::Oversell { sale, zone }) => {
+                metrics::counter!("booking_recorder_failures_total", "kind" => "oversell")
+                    .increment(1);
+                tracing::error!(
+                    sale.id = %sale, zone, event.id = %envelope.id, event.type = envelope.event.type_name(),
+                    constraint = store::SOLD_WITHIN_CAPACITY, "oversell refused by the database; event set aside"
+                );
+                store::reject(pool, envelope, store::SOLD_WITHIN_CAPACITY).await?;
+            }
+            Err(RecordError::Database(err)) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 async fn record(pool: &PgPool, events: &[Envelope<BookingEvent>]) -> Result<(), RecordError> {

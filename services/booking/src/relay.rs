@@ -118,6 +118,10 @@ impl Relay {
                     StreamAutoClaimOptions::default().count(BATCH),
                 )
                 .await?;
+            // A full batch means a backlog (say, after a broker outage): claim again next round.
+            if claimed.claimed.len() == BATCH {
+                self.last_claim.remove(sale);
+            }
             entries.extend(claimed.claimed);
         }
         let options = StreamReadOptions::default()

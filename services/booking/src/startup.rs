@@ -47,6 +47,7 @@ impl Application {
             .connect()
             .await
             .context("connecting to Redis")?;
+        warn_unless_durable(&redis).await;
         let producer = config
             .kafka
             .producer()
@@ -162,5 +163,22 @@ impl Application {
         state.publisher.flush(server::SHUTDOWN_GRACE);
         tracing::info!("booking stopped");
         served.context("serving HTTP")
+    }
+}
+
+/// Holds live only in Redis: without an append-only log a Redis restart forgets acknowledged holds.
+async fn warn_unless_durable(redis: &redis::aio::ConnectionManager) {
+    let mut conn = redis.clone();
+    let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("appendonly")
+        .query_async(&mut conn)
+        .await;
+    if let Ok(reply) = reply
+        && reply.get(1).map(String::as_str) == Some("no")
+    {
+        tracing::warn!(
+            "Redis runs without appendonly: a Redis restart would lose live holds; enable appendonly in production"
+        );
     }
 }

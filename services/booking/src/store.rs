@@ -37,7 +37,9 @@ pub async fn apply(
     envelope: &Envelope<BookingEvent>,
 ) -> Result<(), RecordError> {
     match &envelope.event {
-        BookingEvent::SaleConfigured(config) => configure(tx, &envelope.sale, config).await,
+        BookingEvent::SaleConfigured(config) => {
+            configure(tx, &envelope.sale, envelope.time, config).await
+        }
         BookingEvent::ReservationCreated(s)
         | BookingEvent::ReservationConfirmed(s)
         | BookingEvent::ReservationCancelled(s)
@@ -50,18 +52,29 @@ pub async fn apply(
 async fn configure(
     tx: &mut Transaction<'_, Postgres>,
     sale: &SaleId,
+    configured_at: OffsetDateTime,
     config: &SaleConfigured,
 ) -> Result<(), RecordError> {
-    sqlx::query(
-        "INSERT INTO sales (sale_id, opens_at, closes_at, hold_ttl_seconds) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (sale_id) DO UPDATE SET opens_at = $2, closes_at = $3, hold_ttl_seconds = $4, updated_at = now()",
+    // The configuration goes to every partition, so copies arrive in any order: only a newer one
+    // than the applied configuration changes anything.
+    let newer = sqlx::query(
+        "INSERT INTO sales (sale_id, opens_at, closes_at, hold_ttl_seconds, configured_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (sale_id) DO UPDATE SET opens_at = $2, closes_at = $3, hold_ttl_seconds = $4,
+                                             configured_at = $5, updated_at = now()
+         WHERE sales.configured_at < $5",
     )
     .bind(sale.as_str())
     .bind(config.opens_at)
     .bind(config.closes_at)
     .bind(config.hold_ttl_seconds as i32)
+    .bind(configured_at)
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
+    if !newer {
+        return Ok(());
+    }
     for zone in &config.zones {
         sqlx::query(
             "INSERT INTO zones (sale_id, zone_id, capacity, price_minor, currency, per_user_cap)
@@ -237,6 +250,26 @@ pub struct ZoneTotals {
     pub held_rows: i64,
     /// Seats sold summed over confirmed reservations.
     pub sold_rows: i64,
+}
+
+/// Keeps an event the database refused, so recording goes on behind it.
+pub async fn reject(
+    pool: &PgPool,
+    envelope: &Envelope<BookingEvent>,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rejected_events (event_id, sale_id, event_type, event, reason) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(envelope.id)
+    .bind(envelope.sale.as_str())
+    .bind(envelope.event.type_name())
+    .bind(serde_json::to_string(envelope).unwrap_or_default())
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Per-zone counters of a sale next to the sums over its reservation rows (configured zones only).

@@ -39,6 +39,14 @@ where
             .with_detail("send the body as application/json"));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                return Problem::new(e.status(), "body_too_large", "Body too large").with_detail(
+                    format!(
+                        "the body may be at most {} bytes",
+                        crate::server::BODY_LIMIT
+                    ),
+                );
+            }
             Problem::new(e.status(), "unreadable_body", "Unreadable body")
                 .with_detail(e.body_text())
         })?;

@@ -2,12 +2,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{Router, http::HeaderName, middleware};
+use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -29,7 +28,7 @@ pub async fn bind(config: &HttpConfig) -> std::io::Result<TcpListener> {
 pub fn with_standard_layers(router: Router) -> Router {
     router
         .fallback(crate::problem::fallback_not_found)
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");

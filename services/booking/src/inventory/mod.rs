@@ -84,7 +84,8 @@ pub enum ConfirmOutcome {
     Confirmed,
     /// This payment had already confirmed it.
     AlreadyConfirmed,
-    /// The reservation could not be confirmed; why (`expired`, `cancelled`, `released`, `unknown`, `confirmed`).
+    /// The reservation could not be confirmed; why (`expired`, `cancelled`, `released`, `unknown`,
+    /// `confirmed` by another payment, or `mismatch` of payer, amount or currency).
     Rejected(String),
 }
 
@@ -110,9 +111,34 @@ pub struct ZoneAvailability {
     pub per_user_cap: i64,
 }
 
+/// What undoing an unpublished reserve decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// The hold was released and its idempotency key forgotten.
+    Released,
+    /// A replay of the same request published the reservation: it stands.
+    Published,
+    /// The hold was no longer held.
+    NotHeld,
+}
+
+/// A captured payment as it claims a reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentClaim {
+    /// Payment id.
+    pub payment_id: Uuid,
+    /// Who paid.
+    pub user_id: Uuid,
+    /// Amount captured, minor units.
+    pub amount_minor: i64,
+    /// Currency captured.
+    pub currency: String,
+}
+
 struct Scripts {
     reserve: Script,
     release_unpublished: Script,
+    mark_published: Script,
     cancel: Script,
     confirm: Script,
     expire: Script,
@@ -134,12 +160,19 @@ fn number(reply: &[String], i: usize) -> i64 {
     field(reply, i).parse().unwrap_or_default()
 }
 
+fn strict_number(script: &str, reply: &[String], i: usize) -> redis::RedisResult<i64> {
+    field(reply, i)
+        .parse()
+        .map_err(|_| unexpected(script, reply))
+}
+
 impl Inventory {
     /// Wraps a connection; idempotency keys are remembered for `idempotency_ttl`.
     pub fn new(conn: ConnectionManager, idempotency_ttl: Duration) -> Self {
         let scripts = Scripts {
             reserve: booking_script!("reserve.lua"),
             release_unpublished: booking_script!("release_unpublished.lua"),
+            mark_published: booking_script!("mark_published.lua"),
             cancel: booking_script!("cancel.lua"),
             confirm: booking_script!("confirm.lua"),
             expire: booking_script!("expire.lua"),
@@ -188,11 +221,11 @@ impl Inventory {
                 user: request.user,
                 zone: request.zone.clone(),
                 quantity: request.quantity.get(),
-                amount_minor: number(&reply, 2),
+                amount_minor: strict_number("reserve", &reply, 2)?,
                 currency: field(&reply, 3).to_owned(),
                 status: shared::events::ReservationStatus::Held,
-                created_at_ms: number(&reply, 5),
-                expires_at_ms: number(&reply, 4),
+                created_at_ms: strict_number("reserve", &reply, 5)?,
+                expires_at_ms: strict_number("reserve", &reply, 4)?,
                 payment_id: None,
             }),
             "REPLAY" => match field(&reply, 1).parse() {
@@ -217,7 +250,7 @@ impl Inventory {
         sale: &SaleId,
         hold: &Hold,
         key: &IdempotencyKey,
-    ) -> redis::RedisResult<bool> {
+    ) -> redis::RedisResult<ReleaseOutcome> {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
@@ -226,6 +259,24 @@ impl Inventory {
             .key(keys.meta())
             .key(keys.idempotency(&hold.user, key.as_str()))
             .arg(hold.id.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match field(&reply, 0) {
+            "OK" => ReleaseOutcome::Released,
+            "PUBLISHED" => ReleaseOutcome::Published,
+            _ => ReleaseOutcome::NotHeld,
+        })
+    }
+
+    /// Marks a reservation's creation as published by a replay; `false` if it was already
+    /// released because the original publish failed.
+    pub async fn mark_published(&self, sale: &SaleId, id: Uuid) -> redis::RedisResult<bool> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .mark_published
+            .key(SaleKeys::new(sale).meta())
+            .arg(id.to_string())
             .invoke_async(&mut conn)
             .await?;
         Ok(field(&reply, 0) == "OK")
@@ -260,7 +311,7 @@ impl Inventory {
         &self,
         sale: &SaleId,
         id: Uuid,
-        payment: Uuid,
+        payment: &PaymentClaim,
     ) -> redis::RedisResult<ConfirmOutcome> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
@@ -268,7 +319,10 @@ impl Inventory {
             .confirm
             .key(SaleKeys::new(sale).meta())
             .arg(id.to_string())
-            .arg(payment.to_string())
+            .arg(payment.payment_id.to_string())
+            .arg(payment.user_id.to_string())
+            .arg(payment.amount_minor.to_string())
+            .arg(&payment.currency)
             .invoke_async(&mut conn)
             .await?;
         Ok(match field(&reply, 0) {

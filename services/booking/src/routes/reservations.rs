@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     domain::{Hold, IdempotencyKey, Quantity, from_ms},
     error::BookingError,
-    inventory::{CancelOutcome, ReserveOutcome, ReserveRequest},
+    inventory::{CancelOutcome, ReleaseOutcome, ReserveOutcome, ReserveRequest},
     publish::publish_booking_event,
     state::AppState,
     store::{self, ReservationRow},
@@ -231,12 +231,17 @@ pub async fn reserve(
                 }
                 Err(err) => {
                     tracing::error!(reservation.id = %hold.id, error = %err, "ReservationCreated not acknowledged; releasing the hold");
-                    if let Err(err) = state
+                    match state
                         .inventory
                         .release_unpublished(&sale, &hold, &request.idempotency_key)
                         .await
                     {
-                        tracing::error!(reservation.id = %hold.id, error = %err, "release after failed publish failed; the hold will expire");
+                        // A replay of this request published the reservation meanwhile: it stands.
+                        Ok(ReleaseOutcome::Published) => return Ok(created(&sale, &hold, false)),
+                        Ok(_) => {}
+                        Err(err) => {
+                            tracing::error!(reservation.id = %hold.id, error = %err, "release after failed publish failed; the hold will expire");
+                        }
                     }
                     Err(BookingError::EventLogUnavailable)
                 }
@@ -284,6 +289,16 @@ async fn replay(
             tracing::error!(reservation.id = %hold.id, error = %err, "replayed ReservationCreated not acknowledged");
             BookingError::EventLogUnavailable.into_response()
         })?;
+    // The original request may still be failing to publish; marking the hold stops it from being
+    // released, and a hold already released for that failure is not answered with a 201.
+    if !state
+        .inventory
+        .mark_published(sale, hold.id)
+        .await
+        .map_err(|e| BookingError::from(e).into_response())?
+    {
+        return Err(BookingError::EventLogUnavailable.into_response());
+    }
     metrics::counter!("booking_reservations_total", "outcome" => "replayed").increment(1);
     Ok(created(sale, &hold, true))
 }

@@ -117,7 +117,7 @@ async fn malformed_bodies_and_headers_are_named_4xx_problems() {
         .send()
         .await
         .unwrap();
-    assert_eq!(huge.status(), 413);
+    assert_problem(huge, 413, "body_too_large").await;
 
     let unknown_sale = app.reserve_url_for("no-such-sale");
     let response = app

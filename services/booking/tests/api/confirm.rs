@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use booking::inventory::{ConfirmOutcome, Inventory};
+use booking::inventory::{ConfirmOutcome, Inventory, PaymentClaim};
 use shared::{
     config::Env,
     events::{BookingEvent, Envelope, PaymentEvent, PaymentSucceeded, payments_topic},
@@ -60,6 +60,15 @@ async fn inventory() -> Inventory {
             .unwrap(),
         Duration::from_secs(60),
     )
+}
+
+fn claim(user: Uuid, amount_minor: i64) -> PaymentClaim {
+    PaymentClaim {
+        payment_id: Uuid::new_v4(),
+        user_id: user,
+        amount_minor,
+        currency: "EUR".into(),
+    }
 }
 
 fn rejections(events: &[Envelope<BookingEvent>]) -> Vec<(Uuid, String)> {
@@ -145,25 +154,50 @@ async fn confirm_tells_live_expired_cancelled_and_already_paid_apart() {
     let inventory = inventory().await;
     let sale_id = &world.sale.sale_id;
 
-    let (live, _, _) = reserve_one(&world, &app).await;
-    let payment = Uuid::new_v4();
+    let (live, owner, _) = reserve_one(&world, &app).await;
+    // A payment of the wrong amount, currency or payer confirms nothing.
     assert_eq!(
-        inventory.confirm(sale_id, live, payment).await.unwrap(),
+        inventory
+            .confirm(sale_id, live, &claim(owner, 2499))
+            .await
+            .unwrap(),
+        ConfirmOutcome::Rejected("mismatch".into())
+    );
+    let mut euros_in_dollars = claim(owner, 2500);
+    euros_in_dollars.currency = "USD".into();
+    assert_eq!(
+        inventory
+            .confirm(sale_id, live, &euros_in_dollars)
+            .await
+            .unwrap(),
+        ConfirmOutcome::Rejected("mismatch".into())
+    );
+    assert_eq!(
+        inventory
+            .confirm(sale_id, live, &claim(Uuid::new_v4(), 2500))
+            .await
+            .unwrap(),
+        ConfirmOutcome::Rejected("mismatch".into())
+    );
+
+    let payment = claim(owner, 2500);
+    assert_eq!(
+        inventory.confirm(sale_id, live, &payment).await.unwrap(),
         ConfirmOutcome::Confirmed
     );
     assert_eq!(
-        inventory.confirm(sale_id, live, payment).await.unwrap(),
+        inventory.confirm(sale_id, live, &payment).await.unwrap(),
         ConfirmOutcome::AlreadyConfirmed
     );
     assert_eq!(
         inventory
-            .confirm(sale_id, live, Uuid::new_v4())
+            .confirm(sale_id, live, &claim(owner, 2500))
             .await
             .unwrap(),
         ConfirmOutcome::Rejected("confirmed".into())
     );
 
-    let (cancelled, _, token) = reserve_one(&world, &app).await;
+    let (cancelled, buyer, token) = reserve_one(&world, &app).await;
     app.http
         .delete(app.reservation_url(&cancelled.to_string()))
         .bearer_auth(&token)
@@ -172,7 +206,7 @@ async fn confirm_tells_live_expired_cancelled_and_already_paid_apart() {
         .unwrap();
     assert_eq!(
         inventory
-            .confirm(sale_id, cancelled, Uuid::new_v4())
+            .confirm(sale_id, cancelled, &claim(buyer, 2500))
             .await
             .unwrap(),
         ConfirmOutcome::Rejected("cancelled".into())
@@ -180,18 +214,18 @@ async fn confirm_tells_live_expired_cancelled_and_already_paid_apart() {
 
     // The sweeper is idle here, so this hold is past its expiry but not yet released: confirm
     // must still refuse it, and releases it on the way.
-    let (expired, _, _) = reserve_one(&world, &app).await;
+    let (expired, buyer, _) = reserve_one(&world, &app).await;
     tokio::time::sleep(Duration::from_millis(2300)).await;
     assert_eq!(
         inventory
-            .confirm(sale_id, expired, Uuid::new_v4())
+            .confirm(sale_id, expired, &claim(buyer, 2500))
             .await
             .unwrap(),
         ConfirmOutcome::Rejected("expired".into())
     );
     assert_eq!(
         inventory
-            .confirm(sale_id, Uuid::new_v4(), Uuid::new_v4())
+            .confirm(sale_id, Uuid::new_v4(), &claim(buyer, 2500))
             .await
             .unwrap(),
         ConfirmOutcome::Rejected("unknown".into())

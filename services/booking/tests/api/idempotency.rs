@@ -70,3 +70,59 @@ async fn concurrent_duplicates_make_one_hold() {
     assert_eq!(world.live().await.held, 3);
     world.audit().await;
 }
+
+/// A replay that published the reservation while the original request's publish was failing
+/// keeps the hold; a hold already released for that failure is never answered as made.
+#[tokio::test]
+async fn a_replay_that_published_wins_over_the_failing_original() {
+    use booking::{
+        domain::{IdempotencyKey, Quantity},
+        inventory::{Inventory, ReleaseOutcome, ReserveOutcome, ReserveRequest},
+    };
+    use shared::{config::Env, ids::ZoneId, redis::RedisConfig};
+
+    let world = World::new(spec(10)).await;
+    let inventory = Inventory::new(
+        RedisConfig::from_env(&Env::default())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+        std::time::Duration::from_secs(60),
+    );
+    let request = |key: &str| ReserveRequest {
+        user: uuid::Uuid::new_v4(),
+        zone: ZoneId::parse("a").unwrap(),
+        quantity: Quantity::parse(1).unwrap(),
+        idempotency_key: IdempotencyKey::parse(key).unwrap(),
+    };
+    let sale = &world.sale.sale_id;
+
+    let first = request("a");
+    let ReserveOutcome::Created(hold) = inventory.reserve(sale, &first).await.unwrap() else {
+        panic!()
+    };
+    assert!(inventory.mark_published(sale, hold.id).await.unwrap());
+    assert_eq!(
+        inventory
+            .release_unpublished(sale, &hold, &first.idempotency_key)
+            .await
+            .unwrap(),
+        ReleaseOutcome::Published
+    );
+    assert_eq!(world.live().await.held, 1);
+
+    let second = request("b");
+    let ReserveOutcome::Created(hold) = inventory.reserve(sale, &second).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        inventory
+            .release_unpublished(sale, &hold, &second.idempotency_key)
+            .await
+            .unwrap(),
+        ReleaseOutcome::Released
+    );
+    assert!(!inventory.mark_published(sale, hold.id).await.unwrap());
+    assert_eq!(world.live().await.held, 1);
+}

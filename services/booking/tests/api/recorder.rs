@@ -97,3 +97,61 @@ async fn the_database_refuses_to_record_more_sold_seats_than_capacity() {
     );
     assert_eq!(recorded(&world).await, (0, 2));
 }
+
+#[tokio::test]
+async fn an_event_refused_as_an_oversell_is_set_aside_and_recording_goes_on() {
+    use booking::publish::publish_booking_event;
+    use shared::{
+        config::Env,
+        kafka::{EventPublisher, KafkaConfig},
+    };
+
+    let world = World::new(spec(3)).await;
+    let _app = world.spawn(&[]).await;
+    world.audit().await;
+    let kafka = KafkaConfig::from_env(&Env::default()).unwrap();
+    let publisher =
+        EventPublisher::new(kafka.producer().unwrap(), std::time::Duration::from_secs(5));
+    let too_many = Uuid::now_v7();
+    let fits = Uuid::now_v7();
+    let now = OffsetDateTime::now_utc();
+    publish_booking_event(
+        &publisher,
+        &world.sale.sale_id,
+        now,
+        BookingEvent::ReservationConfirmed(snapshot(too_many, ReservationStatus::Confirmed, 4)),
+    )
+    .await
+    .unwrap();
+    publish_booking_event(
+        &publisher,
+        &world.sale.sale_id,
+        now,
+        BookingEvent::ReservationCreated(snapshot(fits, ReservationStatus::Held, 2)),
+    )
+    .await
+    .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store::reservation(&world.db, fits).await.unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recording stopped behind the refused event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        store::reservation(&world.db, too_many)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (reason,): (String,) = sqlx::query_as(
+        "SELECT reason FROM rejected_events WHERE event_type = 'ReservationConfirmed'",
+    )
+    .fetch_one(&world.db)
+    .await
+    .unwrap();
+    assert_eq!(reason, store::SOLD_WITHIN_CAPACITY);
+    assert_eq!(recorded(&world).await, (2, 0));
+}

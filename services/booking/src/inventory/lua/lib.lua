@@ -14,9 +14,10 @@ local function hold_key(id)
 end
 
 local function load_hold(id)
-  local v = redis.call('HMGET', hold_key(id), 'user', 'zone', 'qty', 'status', 'expires_at_ms')
+  local v = redis.call('HMGET', hold_key(id), 'user', 'zone', 'qty', 'status', 'expires_at_ms', 'amount_minor', 'currency')
   if not v[1] then return nil end
-  return { user = v[1], zone = v[2], qty = tonumber(v[3]), status = v[4], expires = tonumber(v[5]) }
+  return { user = v[1], zone = v[2], qty = tonumber(v[3]), status = v[4], expires = tonumber(v[5]),
+           amount = v[6], currency = v[7] }
 end
 
 -- Appends the hold's full snapshot to the sale's outbox, in the same atomic step as the change.

@@ -22,6 +22,9 @@ local mine = tonumber(redis.call('HGET', KEYS[4], field) or '0')
 local cap = tonumber(z[4])
 if mine + qty > cap then return { 'USER_CAP', tostring(cap - mine) } end
 if tonumber(z[1]) < qty then return { 'SOLD_OUT', z[1] } end
+-- Every check passed; the idempotency key is the first write, so a failing write leaves no
+-- half-made hold behind without its key.
+redis.call('SET', KEYS[3], ARGV[5] .. '|' .. ARGV[4], 'PX', ARGV[6])
 redis.call('HINCRBY', KEYS[2], 'available', -qty)
 redis.call('HINCRBY', KEYS[2], 'held', qty)
 redis.call('HINCRBY', KEYS[4], field, qty)
@@ -31,5 +34,4 @@ redis.call('HSET', KEYS[6], 'id', ARGV[5], 'user', ARGV[1], 'zone', ARGV[2], 'qt
   'amount_minor', tostring(amount), 'currency', z[3], 'status', 'held',
   'created_at_ms', tostring(now), 'expires_at_ms', tostring(expires), 'updated_at_ms', tostring(now))
 redis.call('ZADD', KEYS[5], expires, ARGV[5])
-redis.call('SET', KEYS[3], ARGV[5] .. '|' .. ARGV[4], 'PX', ARGV[6])
 return { 'OK', ARGV[5], tostring(amount), z[3], tostring(expires), tostring(now) }
