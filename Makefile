@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt openapi run-booking provision-demo token
+.PHONY: help dev dev-down deps test lint fmt openapi run-booking run-auth provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,9 +33,13 @@ fmt: ## format the code
 
 openapi: ## regenerate the committed OpenAPI documents
 	$(CARGO) run --quiet --bin booking -- openapi > services/booking/openapi.json
+	$(CARGO) run --quiet --bin auth -- openapi > services/auth/openapi.json
 
 run-booking: deps ## run the booking service in the foreground
 	$(CARGO) run --bin booking
+
+run-auth: deps ## run the auth service in the foreground
+	$(CARGO) run --bin auth
 
 provision-demo: deps ## provision (or update) the demo sale
 	$(CARGO) run --quiet --bin provision -- apply -f operator/examples/demo-sale.yaml

@@ -37,6 +37,10 @@ pub struct AuthServiceConfig {
     pub max_attempts_per_ip: u32,
     /// Throttling window.
     pub throttle_window: Duration,
+    /// Redis key prefix of the throttling counters.
+    pub throttle_namespace: String,
+    /// How often the key directory is re-read.
+    pub key_reload: Duration,
     /// Run migrations at start.
     pub migrate: bool,
 }
@@ -65,6 +69,8 @@ impl AuthServiceConfig {
             throttle_window: Duration::from_secs(
                 env.parse_or("AUTH_THROTTLE_WINDOW_SECONDS", 900)?,
             ),
+            throttle_namespace: env.string_or("AUTH_THROTTLE_NAMESPACE", "auth"),
+            key_reload: env.millis_or("AUTH_KEY_RELOAD_MS", 30_000)?,
             migrate: env.parse_or("AUTH_MIGRATE", true)?,
         })
     }

@@ -61,6 +61,7 @@ impl Application {
             verifier,
             throttle: Throttle::new(
                 redis.clone(),
+                config.throttle_namespace.clone(),
                 config.max_failures_per_account,
                 config.max_attempts_per_ip,
                 config.throttle_window,
@@ -115,7 +116,7 @@ impl Application {
             state
                 .keys
                 .clone()
-                .refresh(std::time::Duration::from_secs(30), shutdown.clone()),
+                .refresh(state.config.key_reload, shutdown.clone()),
         );
         tracing::info!(port = listener.local_addr()?.port(), "auth listening");
         let served = server::serve(listener, router, shutdown.clone()).await;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 #[derive(Clone)]
 pub struct Throttle {
     conn: ConnectionManager,
+    namespace: String,
     per_account: u32,
     per_ip: u32,
     window: Duration,
@@ -24,27 +25,33 @@ pub enum Verdict {
     Wait(u64),
 }
 
-fn account_key(email: &str) -> String {
-    let digest = Sha256::digest(email.as_bytes());
-    format!(
-        "auth:login-failures:{}",
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, digest)
-    )
-}
-
-fn ip_key(ip: IpAddr) -> String {
-    format!("auth:login-attempts:{ip}")
-}
-
 impl Throttle {
-    /// Limits per account and per IP within `window`.
-    pub fn new(conn: ConnectionManager, per_account: u32, per_ip: u32, window: Duration) -> Self {
+    /// Limits per account and per IP within `window`, counted under the key prefix `namespace`.
+    pub fn new(
+        conn: ConnectionManager,
+        namespace: String,
+        per_account: u32,
+        per_ip: u32,
+        window: Duration,
+    ) -> Self {
         Self {
             conn,
+            namespace,
             per_account,
             per_ip,
             window,
         }
+    }
+
+    fn account_key(&self, email: &str) -> String {
+        let digest = Sha256::digest(email.as_bytes());
+        let hashed =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, digest);
+        format!("{}:login-failures:{hashed}", self.namespace)
+    }
+
+    fn ip_key(&self, ip: IpAddr) -> String {
+        format!("{}:login-attempts:{ip}", self.namespace)
     }
 
     /// Counts this attempt against the IP and checks both limits.
@@ -53,18 +60,18 @@ impl Throttle {
         let window = self.window.as_secs().max(1);
         let result: redis::RedisResult<(u32, i64, Option<u32>, i64)> = redis::pipe()
             .cmd("INCR")
-            .arg(ip_key(ip))
+            .arg(self.ip_key(ip))
             .cmd("EXPIRE")
-            .arg(ip_key(ip))
+            .arg(self.ip_key(ip))
             .arg(window)
             .arg("NX")
             .ignore()
             .cmd("TTL")
-            .arg(ip_key(ip))
+            .arg(self.ip_key(ip))
             .cmd("GET")
-            .arg(account_key(email))
+            .arg(self.account_key(email))
             .cmd("TTL")
-            .arg(account_key(email))
+            .arg(self.account_key(email))
             .query_async(&mut conn)
             .await;
         match result {
@@ -89,10 +96,10 @@ impl Throttle {
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<()> = redis::pipe()
             .cmd("INCR")
-            .arg(account_key(email))
+            .arg(self.account_key(email))
             .ignore()
             .cmd("EXPIRE")
-            .arg(account_key(email))
+            .arg(self.account_key(email))
             .arg(self.window.as_secs().max(1))
             .arg("NX")
             .ignore()
@@ -107,7 +114,7 @@ impl Throttle {
     pub async fn succeeded(&self, email: &str) {
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<()> = redis::cmd("DEL")
-            .arg(account_key(email))
+            .arg(self.account_key(email))
             .query_async(&mut conn)
             .await;
         if let Err(err) = result {
