@@ -68,16 +68,7 @@ impl Application {
             ),
             config: Arc::new(config.clone()),
         };
-        let checks = vec![
-            Check::new("postgres", move || {
-                let db = db.clone();
-                async move { shared::postgres::ping(&db).await }
-            }),
-            Check::new("redis", move || {
-                let redis = redis.clone();
-                async move { shared::redis::ping(&redis).await }
-            }),
-        ];
+        let checks = vec![Check::postgres(db.clone()), Check::redis(redis.clone())];
         let router = server::with_standard_layers(
             routes::router()
                 .with_state(state.clone())

@@ -2,35 +2,23 @@
 //! the paid holds. Outcomes other than a confirmation leave a `ConfirmRejected` event (via the
 //! outbox) that the payment service turns into a refund.
 
-use std::time::{Duration, Instant};
-
 use shared::events::{Envelope, PaymentEvent};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     consume::{Subscription, backoff},
     inventory::{ConfirmOutcome, Inventory, PaymentClaim},
-    sales::Sales,
 };
 
 /// Confirms until `shutdown`.
 pub async fn run(
     mut subscription: Subscription,
-    sales: Sales,
     inventory: Inventory,
     shutdown: CancellationToken,
 ) {
-    subscription.sync(&sales).await;
-    let mut synced = Instant::now();
     loop {
-        if synced.elapsed() > Duration::from_secs(2) {
-            subscription.sync(&sales).await;
-            synced = Instant::now();
-        }
-        let Some(batch) = subscription
-            .next_batch(&shutdown, Duration::from_secs(2))
-            .await
-        else {
+        subscription.refresh().await;
+        let Some(batch) = subscription.next_batch(&shutdown).await else {
             return;
         };
         if batch.is_empty() {

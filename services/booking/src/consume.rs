@@ -1,6 +1,6 @@
 //! What the recorder and the confirmer share: following the served sales' topics and reading in batches.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rdkafka::{
@@ -13,34 +13,44 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sales::Sales;
 
+/// How often the served sales are re-checked.
+const RESYNC_EVERY: Duration = Duration::from_secs(2);
+
 /// Largest batch handled in one go.
 pub const MAX_BATCH: usize = 1000;
 
 /// A consumer kept subscribed to one topic per served sale.
 pub struct Subscription {
     consumer: StreamConsumer,
+    sales: Sales,
     topic_of: fn(&SaleId) -> String,
     topics: Vec<String>,
+    synced_at: Option<Instant>,
 }
 
 impl Subscription {
-    /// Follows `topic_of(sale)` for each served sale.
-    pub fn new(consumer: StreamConsumer, topic_of: fn(&SaleId) -> String) -> Self {
+    /// Follows `topic_of(sale)` for each sale in `sales`.
+    pub fn new(consumer: StreamConsumer, sales: Sales, topic_of: fn(&SaleId) -> String) -> Self {
         Self {
             consumer,
+            sales,
             topic_of,
             topics: Vec::new(),
+            synced_at: None,
         }
     }
 
-    /// The consumer.
-    pub fn consumer(&self) -> &StreamConsumer {
-        &self.consumer
+    /// Re-checks the served sales every two seconds, re-subscribing when they changed.
+    pub async fn refresh(&mut self) {
+        if self.synced_at.is_some_and(|at| at.elapsed() < RESYNC_EVERY) {
+            return;
+        }
+        self.synced_at = Some(Instant::now());
+        self.sync().await;
     }
 
-    /// Re-subscribes when the served sales changed.
-    pub async fn sync(&mut self, sales: &Sales) {
-        let wanted: Vec<String> = match sales.current().await {
+    async fn sync(&mut self) {
+        let wanted: Vec<String> = match self.sales.current().await {
             Ok(list) => list.iter().map(self.topic_of).collect(),
             Err(err) => {
                 tracing::warn!(error = %err, "listing sales failed");
@@ -71,8 +81,8 @@ impl Subscription {
     pub async fn next_batch(
         &self,
         shutdown: &CancellationToken,
-        wait: Duration,
     ) -> Option<Vec<BorrowedMessage<'_>>> {
+        let wait = RESYNC_EVERY;
         let first = tokio::select! {
             () = shutdown.cancelled() => return None,
             () = tokio::time::sleep(wait) => return Some(Vec::new()),

@@ -1,7 +1,7 @@
 //! The recorder: consumes the served sales' bookings topics into PostgreSQL in batches, one
 //! transaction per batch, committing offsets only after the database commit.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rdkafka::message::BorrowedMessage;
 use shared::events::{BookingEvent, Envelope};
@@ -10,28 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     consume::{Subscription, backoff},
-    sales::Sales,
     store::{self, RecordError},
 };
 
 /// Records until `shutdown`.
-pub async fn run(
-    mut subscription: Subscription,
-    sales: Sales,
-    pool: PgPool,
-    shutdown: CancellationToken,
-) {
-    subscription.sync(&sales).await;
-    let mut synced = Instant::now();
+pub async fn run(mut subscription: Subscription, pool: PgPool, shutdown: CancellationToken) {
     loop {
-        if synced.elapsed() > Duration::from_secs(2) {
-            subscription.sync(&sales).await;
-            synced = Instant::now();
-        }
-        let Some(batch) = subscription
-            .next_batch(&shutdown, Duration::from_secs(2))
-            .await
-        else {
+        subscription.refresh().await;
+        let Some(batch) = subscription.next_batch(&shutdown).await else {
             return;
         };
         if batch.is_empty() {

@@ -65,18 +65,9 @@ impl Application {
             sales: Sales::new(config.sales.clone(), redis.clone()),
         };
         let checks = vec![
-            Check::new("postgres", move || {
-                let db = db.clone();
-                async move { shared::postgres::ping(&db).await }
-            }),
-            Check::new("redis", move || {
-                let redis = redis.clone();
-                async move { shared::redis::ping(&redis).await }
-            }),
-            Check::new("kafka", move || {
-                let producer = producer.clone();
-                async move { shared::kafka::ping(&producer).await }
-            }),
+            Check::postgres(db.clone()),
+            Check::redis(redis.clone()),
+            Check::kafka(producer.clone()),
         ];
         let router = server::with_standard_layers(
             routes::router()
@@ -134,8 +125,7 @@ impl Application {
             .consumer(&config.recorder_group)
             .context("creating the recorder consumer")?;
         tasks.spawn(recorder::run(
-            Subscription::new(recorder_consumer, bookings_topic),
-            state.sales.clone(),
+            Subscription::new(recorder_consumer, state.sales.clone(), bookings_topic),
             state.db.clone(),
             shutdown.clone(),
         ));
@@ -144,8 +134,7 @@ impl Application {
             .consumer(&config.confirmer_group)
             .context("creating the confirmer consumer")?;
         tasks.spawn(confirmer::run(
-            Subscription::new(confirmer_consumer, payments_topic),
-            state.sales.clone(),
+            Subscription::new(confirmer_consumer, state.sales.clone(), payments_topic),
             state.inventory.clone(),
             shutdown.clone(),
         ));

@@ -33,6 +33,32 @@ impl Check {
     }
 }
 
+impl Check {
+    /// PostgreSQL answers `SELECT 1`.
+    pub fn postgres(pool: sqlx::PgPool) -> Self {
+        Self::new("postgres", move || {
+            let pool = pool.clone();
+            async move { crate::postgres::ping(&pool).await }
+        })
+    }
+
+    /// Redis answers `PING`.
+    pub fn redis(conn: redis::aio::ConnectionManager) -> Self {
+        Self::new("redis", move || {
+            let conn = conn.clone();
+            async move { crate::redis::ping(&conn).await }
+        })
+    }
+
+    /// The Kafka cluster answers a metadata request.
+    pub fn kafka(producer: rdkafka::producer::FutureProducer) -> Self {
+        Self::new("kafka", move || {
+            let producer = producer.clone();
+            async move { crate::kafka::ping(&producer).await }
+        })
+    }
+}
+
 #[derive(Clone)]
 struct OpsState {
     checks: Arc<Vec<Check>>,
