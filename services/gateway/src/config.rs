@@ -1,0 +1,64 @@
+//! The gateway's configuration from the environment.
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+use shared::{
+    auth::AuthConfig,
+    config::{ConfigError, Env, HttpConfig},
+};
+
+use crate::routing::Upstreams;
+
+/// Everything the gateway needs to start.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Listener.
+    pub http: HttpConfig,
+    /// Token verification (auth's JWKS).
+    pub auth: AuthConfig,
+    /// Where each family of routes goes.
+    pub upstreams: Upstreams,
+    /// How long an upstream may take to start answering.
+    pub upstream_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is kept (and appended to).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+fn upstream(env: &Env, name: &str, default: &str) -> Result<String, ConfigError> {
+    let value = env.string_or(name, default);
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(ConfigError {
+            name: name.into(),
+            reason: format!("{value:?} is not an http(s) URL"),
+        });
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+impl GatewayConfig {
+    /// Reads `GATEWAY_*` and the shared variables, with local defaults.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            http: HttpConfig::from_env(env, "GATEWAY", 8080)?,
+            auth: AuthConfig::from_env(env)?,
+            upstreams: Upstreams {
+                auth: upstream(env, "GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:8081")?,
+                catalog: upstream(env, "GATEWAY_CATALOG_UPSTREAM", "http://127.0.0.1:8082")?,
+                booking: upstream(env, "GATEWAY_BOOKING_UPSTREAM", "http://127.0.0.1:8083")?,
+                sale_booking: upstream(
+                    env,
+                    "GATEWAY_SALE_BOOKING_UPSTREAM",
+                    "http://127.0.0.1:8083",
+                )?,
+                sale_payment: upstream(
+                    env,
+                    "GATEWAY_SALE_PAYMENT_UPSTREAM",
+                    "http://127.0.0.1:8084",
+                )?,
+            },
+            upstream_timeout: env.millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000)?,
+            trusted_proxies: shared::net::parse_cidrs(env, "GATEWAY_TRUSTED_PROXIES", "")?,
+        })
+    }
+}

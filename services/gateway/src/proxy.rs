@@ -1,0 +1,218 @@
+//! The proxy handler: check the token, clean the headers, stream to the upstream and back.
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use shared::{auth::TokenVerifier, problem::Problem};
+
+use crate::config::GatewayConfig;
+
+/// What the proxy handler needs.
+#[derive(Clone)]
+pub struct ProxyState {
+    /// Settings and routing table.
+    pub config: Arc<GatewayConfig>,
+    /// Pooled keep-alive client.
+    pub client: Client<HttpConnector, Body>,
+    /// Token verification.
+    pub verifier: Arc<TokenVerifier>,
+}
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Whether a client-sent header claims an identity; such headers never reach an upstream.
+fn is_identity_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    [
+        "x-user",
+        "x-auth",
+        "x-forwarded-user",
+        "x-remote-user",
+        "x-client-id",
+        "x-roles",
+        "x-role",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || name == "remote-user"
+}
+
+/// Removes hop-by-hop and identity headers, and sets the forwarding headers.
+fn clean_headers(headers: &mut HeaderMap, client: std::net::IpAddr, peer_trusted: bool) {
+    let named_in_connection: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|v| HeaderName::try_from(v.trim()).ok())
+        .collect();
+    for name in named_in_connection {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    let identity: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_identity_header(n))
+        .cloned()
+        .collect();
+    for name in identity {
+        headers.remove(name);
+    }
+    // A chain from an untrusted client is its own claim: start over with what we saw.
+    let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(chain) if peer_trusted => format!("{chain}, {client}"),
+        _ => client.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded) {
+        headers.insert("x-forwarded-for", value);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+}
+
+/// Proxies any request that matches a route.
+pub async fn proxy(
+    State(state): State<ProxyState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let Some(target) = state.config.upstreams.route(request.uri().path()) else {
+        return Problem::not_found("route_not_found", "no such route").into_response();
+    };
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        if let Err(err) = state.verifier.verify(token).await {
+            tracing::debug!(error = %err, "token refused at the gateway");
+            metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "invalid_token").increment(1);
+            return Problem::unauthenticated(
+                "invalid_token",
+                "the access token is invalid or expired",
+            )
+            .into_response();
+        }
+    }
+    let peer_trusted = state
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|net| net.contains(&peer.ip()));
+    let client_ip =
+        shared::net::client_ip(peer.ip(), request.headers(), &state.config.trusted_proxies);
+    let (mut parts, body) = request.into_parts();
+    clean_headers(&mut parts.headers, client_ip, peer_trusted);
+    parts.uri = match format!("{}{path_and_query}", target.base).parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(_) => {
+            return Problem::bad_request("invalid_path", "the path cannot be forwarded")
+                .into_response();
+        }
+    };
+    parts.headers.remove(header::HOST);
+    let upstream = Request::from_parts(parts, body);
+
+    let outcome = tokio::time::timeout(
+        state.config.upstream_timeout,
+        state.client.request(upstream),
+    )
+    .await;
+    let (response, label) = match outcome {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            for name in HOP_BY_HOP {
+                parts.headers.remove(*name);
+            }
+            (Response::from_parts(parts, Body::new(body)), "ok")
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(route = target.route, error = %err, "upstream unreachable");
+            let problem = Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                "Bad gateway",
+            )
+            .with_detail("the service behind this route cannot be reached")
+            .with_retry_after(1);
+            (problem.into_response(), "bad_gateway")
+        }
+        Err(_) => {
+            tracing::warn!(route = target.route, "upstream timed out");
+            let problem = Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "Gateway timeout",
+            )
+            .with_detail("the service behind this route did not answer in time");
+            (problem.into_response(), "timeout")
+        }
+    };
+    metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => label)
+        .increment(1);
+    metrics::histogram!("gateway_upstream_seconds", "route" => target.route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_and_hop_by_hop_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("x-user-id", "admin"),
+            ("X-Auth-Role", "admin"),
+            ("x-forwarded-user", "root"),
+            ("connection", "close, x-secret"),
+            ("x-secret", "s"),
+            ("authorization", "Bearer t"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ] {
+            headers.insert(
+                HeaderName::try_from(k).unwrap(),
+                HeaderValue::from_static(v),
+            );
+        }
+        clean_headers(&mut headers, "1.2.3.4".parse().unwrap(), false);
+        for gone in [
+            "x-user-id",
+            "x-auth-role",
+            "x-forwarded-user",
+            "connection",
+            "x-secret",
+        ] {
+            assert!(!headers.contains_key(gone), "{gone} kept");
+        }
+        assert_eq!(headers["authorization"], "Bearer t");
+        assert_eq!(headers["x-forwarded-for"], "1.2.3.4");
+    }
+}

@@ -1,0 +1,82 @@
+//! Building the gateway and running it until shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, routing::any};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use shared::{
+    auth::TokenVerifier,
+    health::{self},
+    server,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::GatewayConfig,
+    proxy::{ProxyState, proxy},
+};
+
+/// A built, bound, not yet running gateway.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Builds the client pool and binds.
+    pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        let verifier = Arc::new(TokenVerifier::new(config.auth.clone()));
+        if let Err(err) = verifier.preload().await {
+            tracing::warn!(error = %err, "verification keys not loaded yet; retrying on first request");
+        }
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        let state = ProxyState {
+            config: Arc::new(config.clone()),
+            client,
+            verifier,
+        };
+        let router = server::with_standard_layers(
+            Router::new()
+                .route("/", any(proxy))
+                .route("/{*path}", any(proxy))
+                .with_state(state)
+                .merge(health::router(Vec::new(), shared::metrics::install())),
+        );
+        let listener = server::bind(&config.http).await.with_context(|| {
+            format!(
+                "binding {}:{} (GATEWAY_HOST/GATEWAY_PORT)",
+                config.http.host, config.http.port
+            )
+        })?;
+        Ok(Self { listener, router })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` is cancelled.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(
+            port = self.listener.local_addr()?.port(),
+            "gateway listening"
+        );
+        server::serve(self.listener, self.router, shutdown)
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! The gateway over HTTP in front of real upstream servers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests fail loudly"
+)]
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    http::{HeaderMap, Uri},
+    response::Response,
+    routing::{any, get},
+};
+use futures::StreamExt;
+use gateway::{config::GatewayConfig, startup::Application};
+use serde_json::{Value, json};
+use shared::{
+    auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, TokenSigner},
+    config::Env,
+};
+use tokio_util::sync::CancellationToken;
+
+/// An upstream that answers with what it received; `/slow` waits 2 s; `/events` streams SSE.
+async fn upstream() -> SocketAddr {
+    async fn echo(uri: Uri, headers: HeaderMap) -> Json<Value> {
+        let headers: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+            .collect();
+        Json(json!({"path": uri.to_string(), "headers": headers}))
+    }
+    async fn events() -> Response {
+        let stream = futures::stream::unfold(0, |n| async move {
+            if n == 2 {
+                return None;
+            }
+            if n == 1 {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            Some((
+                Ok::<_, std::io::Error>(format!("data: event {n}\n\n")),
+                n + 1,
+            ))
+        });
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(stream))
+            .unwrap()
+    }
+    let app = Router::new()
+        .route(
+            "/api/v1/sales/{sale}/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                "late"
+            }),
+        )
+        .route("/api/v1/sales/{sale}/events", get(events))
+        .fallback(any(echo));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+struct Gateway {
+    base: String,
+    signer: TokenSigner,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+async fn gateway(booking: &str) -> Gateway {
+    let signer = TokenSigner::generate("gw-test").unwrap();
+    let jwks = std::env::temp_dir().join(format!("gw-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&jwks, signer.jwks().to_string()).unwrap();
+    let env = Env::default()
+        .with("GATEWAY_PORT", "0")
+        .with("AUTH_JWKS_FILE", jwks.display().to_string())
+        .with("GATEWAY_SALE_BOOKING_UPSTREAM", booking)
+        .with("GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:1")
+        .with("GATEWAY_UPSTREAM_TIMEOUT_MS", "500");
+    let app = Application::build(GatewayConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Gateway {
+        base,
+        signer,
+        _shutdown: shutdown.drop_guard(),
+    }
+}
+
+fn token(signer: &TokenSigner) -> String {
+    let claims = Claims::new(
+        uuid::Uuid::new_v4(),
+        Role::Customer,
+        Duration::from_secs(60),
+        DEFAULT_ISSUER,
+        DEFAULT_AUDIENCE,
+    );
+    signer.sign(&claims).unwrap()
+}
+
+async fn problem(response: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(response.status().as_u16(), status, "expected {code}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], code);
+}
+
+#[tokio::test]
+async fn client_identity_headers_never_reach_the_upstream_and_authorization_does() {
+    let up = upstream().await;
+    let gw = gateway(&format!("http://{up}")).await;
+    let token = token(&gw.signer);
+    let seen: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/sales/demo/availability?x=1", gw.base))
+        .bearer_auth(&token)
+        .header("X-User-Id", "someone-else")
+        .header("X-Auth-Role", "admin")
+        .header("X-Forwarded-For", "6.6.6.6")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["path"], "/api/v1/sales/demo/availability?x=1");
+    let headers = seen["headers"].as_object().unwrap();
+    assert!(
+        !headers.contains_key("x-user-id") && !headers.contains_key("x-auth-role"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(
+        headers["x-forwarded-for"], "127.0.0.1",
+        "an untrusted client's chain is replaced"
+    );
+    assert!(headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn an_invalid_token_is_refused_before_any_upstream_is_called() {
+    let gw = gateway("http://127.0.0.1:1").await;
+    let impostor = TokenSigner::generate("gw-test").unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/sales/demo/availability", gw.base))
+        .bearer_auth(token(&impostor))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 401, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_a_504_and_a_down_one_a_502() {
+    let up = upstream().await;
+    let gw = gateway(&format!("http://{up}")).await;
+    let http = reqwest::Client::new();
+    problem(
+        http.get(format!("{}/api/v1/sales/demo/slow", gw.base))
+            .send()
+            .await
+            .unwrap(),
+        504,
+        "upstream_timeout",
+    )
+    .await;
+    problem(
+        http.post(format!("{}/api/v1/auth/login", gw.base))
+            .send()
+            .await
+            .unwrap(),
+        502,
+        "upstream_unavailable",
+    )
+    .await;
+    problem(
+        http.get(format!("{}/api/v1/nothing-here", gw.base))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "route_not_found",
+    )
+    .await;
+    problem(
+        http.get(format!("{}/api/v1/sales/Bad.Sale/x", gw.base))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "route_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn server_sent_events_stream_through_unbuffered() {
+    let up = upstream().await;
+    let gw = gateway(&format!("http://{up}")).await;
+    let started = Instant::now();
+    let response = reqwest::get(format!("{}/api/v1/sales/demo/events", gw.base))
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = response.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: event 0\n\n");
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "the first event waited for the second"
+    );
+    let second = stream.next().await.unwrap().unwrap();
+    assert_eq!(&second[..], b"data: event 1\n\n");
+}
+
+#[tokio::test]
+async fn the_gateway_answers_its_own_health_checks() {
+    let gw = gateway("http://127.0.0.1:1").await;
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", gw.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", gw.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
