@@ -8,7 +8,7 @@ use shared::{
     config::{ConfigError, Env, HttpConfig},
 };
 
-use crate::routing::Upstreams;
+use crate::{rate_limit::Limits, routing::Upstreams};
 
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
@@ -23,6 +23,12 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is kept (and appended to).
     pub trusted_proxies: Vec<IpNet>,
+    /// Redis, for the rate limiter.
+    pub redis: shared::redis::RedisConfig,
+    /// Rate limits per route.
+    pub limits: Limits,
+    /// Key prefix of the rate-limit buckets.
+    pub limit_namespace: String,
 }
 
 fn upstream(env: &Env, name: &str, default: &str) -> Result<String, ConfigError> {
@@ -59,6 +65,9 @@ impl GatewayConfig {
             },
             upstream_timeout: env.millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000)?,
             trusted_proxies: shared::net::parse_cidrs(env, "GATEWAY_TRUSTED_PROXIES", "")?,
+            redis: shared::redis::RedisConfig::from_env(env)?,
+            limits: Limits::from_env(env)?,
+            limit_namespace: env.string_or("GATEWAY_RATE_LIMIT_NAMESPACE", "ratelimit"),
         })
     }
 }

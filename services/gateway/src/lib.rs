@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod proxy;
+pub mod rate_limit;
 pub mod routing;
 pub mod startup;

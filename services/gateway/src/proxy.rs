@@ -11,7 +11,7 @@ use axum::{
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use shared::{auth::TokenVerifier, problem::Problem};
 
-use crate::config::GatewayConfig;
+use crate::{config::GatewayConfig, rate_limit::RateLimiter};
 
 /// What the proxy handler needs.
 #[derive(Clone)]
@@ -22,6 +22,8 @@ pub struct ProxyState {
     pub client: Client<HttpConnector, Body>,
     /// Token verification.
     pub verifier: Arc<TokenVerifier>,
+    /// Rate limits.
+    pub limiter: RateLimiter,
 }
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
@@ -103,6 +105,9 @@ pub async fn proxy(
     let Some(target) = state.config.upstreams.route(request.uri().path()) else {
         return Problem::not_found("route_not_found", "no such route").into_response();
     };
+    let client_ip =
+        shared::net::client_ip(peer.ip(), request.headers(), &state.config.trusted_proxies);
+    let mut caller = format!("ip:{client_ip}");
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -110,23 +115,38 @@ pub async fn proxy(
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .unwrap_or_default();
-        if let Err(err) = state.verifier.verify(token).await {
-            tracing::debug!(error = %err, "token refused at the gateway");
-            metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "invalid_token").increment(1);
-            return Problem::unauthenticated(
-                "invalid_token",
-                "the access token is invalid or expired",
-            )
-            .into_response();
+        match state.verifier.verify(token).await {
+            Ok(claims) => caller = format!("user:{}", claims.sub),
+            Err(err) => {
+                tracing::debug!(error = %err, "token refused at the gateway");
+                metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "invalid_token").increment(1);
+                return Problem::unauthenticated(
+                    "invalid_token",
+                    "the access token is invalid or expired",
+                )
+                .into_response();
+            }
         }
+    }
+    let decision = state.limiter.check(target.route, &caller).await;
+    if let Some(decision) = decision.filter(|d| !d.allowed) {
+        metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "rate_limited").increment(1);
+        let mut response = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+        )
+        .with_detail("slow down; see Retry-After")
+        .with_retry_after(decision.retry_after)
+        .into_response();
+        decision.write_headers(response.headers_mut());
+        return response;
     }
     let peer_trusted = state
         .config
         .trusted_proxies
         .iter()
         .any(|net| net.contains(&peer.ip()));
-    let client_ip =
-        shared::net::client_ip(peer.ip(), request.headers(), &state.config.trusted_proxies);
     let (mut parts, body) = request.into_parts();
     clean_headers(&mut parts.headers, client_ip, peer_trusted);
     parts.uri = match format!("{}{path_and_query}", target.base).parse::<Uri>() {
@@ -178,6 +198,10 @@ pub async fn proxy(
         .increment(1);
     metrics::histogram!("gateway_upstream_seconds", "route" => target.route)
         .record(started.elapsed().as_secs_f64());
+    let mut response = response;
+    if let Some(decision) = decision {
+        decision.write_headers(response.headers_mut());
+    }
     response
 }
 

@@ -7,7 +7,7 @@ use axum::{Router, routing::any};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use shared::{
     auth::TokenVerifier,
-    health::{self},
+    health::{self, Check},
     server,
 };
 use tokio::net::TcpListener;
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::GatewayConfig,
     proxy::{ProxyState, proxy},
+    rate_limit::RateLimiter,
 };
 
 /// A built, bound, not yet running gateway.
@@ -38,17 +39,31 @@ impl Application {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(connector);
+        let redis = config
+            .redis
+            .connect()
+            .await
+            .context("connecting to Redis")?;
+        let limiter = RateLimiter::new(
+            redis.clone(),
+            config.limits.clone(),
+            config.limit_namespace.clone(),
+        );
         let state = ProxyState {
             config: Arc::new(config.clone()),
             client,
             verifier,
+            limiter,
         };
         let router = server::with_standard_layers(
             Router::new()
                 .route("/", any(proxy))
                 .route("/{*path}", any(proxy))
                 .with_state(state)
-                .merge(health::router(Vec::new(), shared::metrics::install())),
+                .merge(health::router(
+                    vec![Check::redis(redis)],
+                    shared::metrics::install(),
+                )),
         );
         let listener = server::bind(&config.http).await.with_context(|| {
             format!(

@@ -77,15 +77,27 @@ struct Gateway {
 }
 
 async fn gateway(booking: &str) -> Gateway {
-    let signer = TokenSigner::generate("gw-test").unwrap();
+    let namespace = format!("rl-test-{}", uuid::Uuid::new_v4().simple());
+    gateway_with(
+        booking,
+        TokenSigner::generate("gw-test").unwrap(),
+        &[("GATEWAY_RATE_LIMIT_NAMESPACE", &namespace)],
+    )
+    .await
+}
+
+async fn gateway_with(booking: &str, signer: TokenSigner, extra: &[(&str, &str)]) -> Gateway {
     let jwks = std::env::temp_dir().join(format!("gw-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&jwks, signer.jwks().to_string()).unwrap();
-    let env = Env::default()
+    let mut env = Env::default()
         .with("GATEWAY_PORT", "0")
         .with("AUTH_JWKS_FILE", jwks.display().to_string())
         .with("GATEWAY_SALE_BOOKING_UPSTREAM", booking)
         .with("GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:1")
         .with("GATEWAY_UPSTREAM_TIMEOUT_MS", "500");
+    for (k, v) in extra {
+        env = env.with(k, *v);
+    }
     let app = Application::build(GatewayConfig::from_env(&env).unwrap())
         .await
         .unwrap();
@@ -243,4 +255,92 @@ async fn the_gateway_answers_its_own_health_checks() {
             .status(),
         200
     );
+}
+
+/// Two gateways sharing Redis: `rate` per second with bursts of `burst` on the sale routes.
+async fn limited_pair(rate: &str, burst: &str) -> (Gateway, Gateway, TokenSigner) {
+    let up = upstream().await;
+    let namespace = format!("rl-test-{}", uuid::Uuid::new_v4().simple());
+    let limits = format!("default=1000/1000,sale_booking={rate}/{burst}");
+    let pem = TokenSigner::generate("gw-test").unwrap();
+    let same =
+        |s: &TokenSigner| TokenSigner::from_pem(s.kid(), s.private_pem().as_bytes()).unwrap();
+    let extra = [
+        ("GATEWAY_RATE_LIMIT_NAMESPACE", namespace.as_str()),
+        ("GATEWAY_RATE_LIMITS", limits.as_str()),
+    ];
+    let a = gateway_with(&format!("http://{up}"), same(&pem), &extra).await;
+    let b = gateway_with(&format!("http://{up}"), same(&pem), &extra).await;
+    (a, b, pem)
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_bucket_burst_then_steady_rate() {
+    let (a, b, signer) = limited_pair("10", "20").await;
+    let token = token(&signer);
+    let http = reqwest::Client::new();
+    let hit = |gw: &Gateway| {
+        http.get(format!("{}/api/v1/sales/demo/availability", gw.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    for i in 0..20 {
+        let response = hit(if i % 2 == 0 { &a } else { &b }).await.unwrap();
+        assert_eq!(response.status(), 200, "request {i} of the burst");
+        assert_eq!(response.headers()["ratelimit-limit"], "20");
+    }
+    let refused = hit(&a).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(
+        refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    problem(refused, 429, "rate_limited").await;
+
+    // Steady state: about 10 per second get through, whichever gateway they hit.
+    let started = Instant::now();
+    let mut allowed = 0;
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        if hit(if i % 2 == 0 { &a } else { &b })
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
+            allowed += 1;
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        (19..=22).contains(&allowed),
+        "{allowed} allowed in 2 s at 10/s"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_by_address_and_a_spoofed_forwarded_for_does_not_escape() {
+    let (a, _b, _) = limited_pair("0.1", "5").await;
+    let http = reqwest::Client::new();
+    for i in 0..5 {
+        let response = http
+            .get(format!("{}/api/v1/sales/demo/availability", a.base))
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let spoofed = http
+        .get(format!("{}/api/v1/sales/demo/availability", a.base))
+        .header("X-Forwarded-For", "198.51.100.77")
+        .send()
+        .await
+        .unwrap();
+    problem(spoofed, 429, "rate_limited").await;
 }
