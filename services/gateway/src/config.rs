@@ -29,6 +29,10 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// Key prefix of the rate-limit buckets.
     pub limit_namespace: String,
+    /// Browser origins allowed by CORS; none when empty.
+    pub cors_origins: Vec<String>,
+    /// Largest request body forwarded.
+    pub max_body_bytes: u64,
 }
 
 fn upstream(env: &Env, name: &str, default: &str) -> Result<String, ConfigError> {
@@ -68,6 +72,14 @@ impl GatewayConfig {
             redis: shared::redis::RedisConfig::from_env(env)?,
             limits: Limits::from_env(env)?,
             limit_namespace: env.string_or("GATEWAY_RATE_LIMIT_NAMESPACE", "ratelimit"),
+            cors_origins: env
+                .string_or("GATEWAY_CORS_ORIGINS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            max_body_bytes: env.parse_or("GATEWAY_MAX_BODY_BYTES", 1_048_576)?,
         })
     }
 }

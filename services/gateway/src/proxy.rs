@@ -128,6 +128,23 @@ pub async fn proxy(
             }
         }
     }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.config.max_body_bytes) {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "Body too large",
+        )
+        .with_detail(format!(
+            "the body may be at most {} bytes",
+            state.config.max_body_bytes
+        ))
+        .into_response();
+    }
     let decision = state.limiter.check(target.route, &caller).await;
     if let Some(decision) = decision.filter(|d| !d.allowed) {
         metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "rate_limited").increment(1);
@@ -157,6 +174,11 @@ pub async fn proxy(
         }
     };
     parts.headers.remove(header::HOST);
+    // Bodies without a declared length are cut off at the limit too.
+    let body = Body::new(http_body_util::Limited::new(
+        body,
+        state.config.max_body_bytes as usize,
+    ));
     let upstream = Request::from_parts(parts, body);
 
     let outcome = tokio::time::timeout(

@@ -65,6 +65,10 @@ impl Application {
                     shared::metrics::install(),
                 )),
         );
+        let router = match cors(&config.cors_origins) {
+            Some(layer) => router.layer(layer),
+            None => router,
+        };
         let listener = server::bind(&config.http).await.with_context(|| {
             format!(
                 "binding {}:{} (GATEWAY_HOST/GATEWAY_PORT)",
@@ -94,4 +98,28 @@ impl Application {
         tracing::info!("gateway stopped");
         Ok(())
     }
+}
+
+/// CORS for the allowed origins only; `None` when no origin is allowed.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                "idempotency-key".parse().unwrap_or(header::ACCEPT),
+            ])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION])
+            .max_age(Duration::from_secs(600)),
+    )
 }

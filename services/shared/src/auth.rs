@@ -158,6 +158,8 @@ struct KeyCache {
 pub struct TokenVerifier {
     config: AuthConfig,
     cache: RwLock<KeyCache>,
+    /// Tokens already verified, so the hot path pays for a signature check once per token.
+    verified: moka::sync::Cache<String, Claims>,
     http: reqwest::Client,
     refetch_every: Duration,
 }
@@ -175,6 +177,10 @@ impl TokenVerifier {
                 keys: HashMap::new(),
                 fetched_at: None,
             }),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             http,
             refetch_every: Duration::from_secs(10),
         }
@@ -187,6 +193,19 @@ impl TokenVerifier {
 
     /// Verifies a compact JWT and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            // Expiry is re-checked on every hit; the cache never extends a token's life.
+            if claims.exp > time::OffsetDateTime::now_utc().unix_timestamp() {
+                return Ok(claims);
+            }
+            self.verified.invalidate(token);
+        }
+        let claims = self.verify_uncached(token).await?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Claims, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         let kid = header

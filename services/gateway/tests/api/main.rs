@@ -344,3 +344,45 @@ async fn anonymous_callers_are_limited_by_address_and_a_spoofed_forwarded_for_do
         .unwrap();
     problem(spoofed, 429, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn cors_answers_allowed_origins_only_and_big_bodies_are_refused() {
+    let up = upstream().await;
+    let namespace = format!("rl-test-{}", uuid::Uuid::new_v4().simple());
+    let gw = gateway_with(
+        &format!("http://{up}"),
+        TokenSigner::generate("gw-test").unwrap(),
+        &[
+            ("GATEWAY_RATE_LIMIT_NAMESPACE", namespace.as_str()),
+            ("GATEWAY_CORS_ORIGINS", "https://tickets.example"),
+            ("GATEWAY_MAX_BODY_BYTES", "1000"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/sales/demo/reservations", gw.base),
+        )
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+    };
+    let allowed = preflight("https://tickets.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://tickets.example"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    let big = http
+        .post(format!("{}/api/v1/sales/demo/reservations", gw.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 5000])
+        .send()
+        .await
+        .unwrap();
+    problem(big, 413, "body_too_large").await;
+}
