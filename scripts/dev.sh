@@ -15,6 +15,7 @@ mkdir -p "$PIDS" "$LOGS"
 PG_PORT=5432
 REDIS_PORT=6379
 BROKER_PORT=9092
+GATEWAY_PORT=8080
 AUTH_PORT=8081
 BOOKING_PORT=8083
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/booking_rush}"
@@ -113,17 +114,20 @@ up() {
     || { tail -5 "$LOGS/provision.log" >&2; exit 1; }
   start_service auth $AUTH_PORT
   start_service booking $BOOKING_PORT
+  start_service gateway $GATEWAY_PORT
   wait_ready auth $AUTH_PORT
   wait_ready booking $BOOKING_PORT
+  wait_ready gateway $GATEWAY_PORT
   cat <<MSG
 
 Booking Rush is running (logs in .dev/logs, stop with: make dev-down)
+  gateway      http://127.0.0.1:$GATEWAY_PORT   (the entry point: /api/v1/...)
   auth         http://127.0.0.1:$AUTH_PORT   (/api/v1/auth/..., /.well-known/jwks.json)
   booking      http://127.0.0.1:$BOOKING_PORT   (/readyz /metrics)
   PostgreSQL   127.0.0.1:$PG_PORT  database booking_rush
   Redis        127.0.0.1:$REDIS_PORT
   Kafka        127.0.0.1:$BROKER_PORT (tansu, data in .dev/tansu)
-  demo sale    zones floor, balcony, vip: curl http://127.0.0.1:$BOOKING_PORT/api/v1/sales/demo/availability
+  demo sale    zones floor, balcony, vip: curl http://127.0.0.1:$GATEWAY_PORT/api/v1/sales/demo/availability
   a buyer      see "A buyer's flow" in README.md
 MSG
 }
@@ -140,6 +144,7 @@ stop_pid() {
 }
 
 down() {
+  stop_pid gateway
   stop_pid booking
   stop_pid auth
   stop_deps
