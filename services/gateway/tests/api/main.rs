@@ -27,6 +27,8 @@ use shared::{
 };
 use tokio_util::sync::CancellationToken;
 
+mod through_gateway;
+
 /// An upstream that answers with what it received; `/slow` waits 2 s; `/events` streams SSE.
 async fn upstream() -> SocketAddr {
     async fn echo(uri: Uri, headers: HeaderMap) -> Json<Value> {
