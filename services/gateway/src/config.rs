@@ -19,8 +19,8 @@ pub struct GatewayConfig {
     pub auth: AuthConfig,
     /// Where each family of routes goes.
     pub upstreams: Upstreams,
-    /// How long an upstream may take to start answering.
-    pub upstream_timeout: Duration,
+    /// How long an upstream may take to start answering, per route.
+    pub timeouts: RouteTimeouts,
     /// Peers whose `X-Forwarded-For` is kept (and appended to).
     pub trusted_proxies: Vec<IpNet>,
     /// Redis, for the rate limiter.
@@ -33,6 +33,50 @@ pub struct GatewayConfig {
     pub cors_origins: Vec<String>,
     /// Largest request body forwarded.
     pub max_body_bytes: u64,
+}
+
+/// Upstream timeouts: a default and per-route overrides.
+#[derive(Debug, Clone)]
+pub struct RouteTimeouts {
+    default: Duration,
+    per_route: Vec<(String, Duration)>,
+}
+
+impl RouteTimeouts {
+    /// Reads `GATEWAY_UPSTREAM_TIMEOUT_MS` (default) and `GATEWAY_ROUTE_TIMEOUTS_MS` (`route=ms,…`).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let name = "GATEWAY_ROUTE_TIMEOUTS_MS";
+        let per_route = env
+            .string_or(name, "")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let bad = || ConfigError {
+                    name: name.into(),
+                    reason: format!("{entry:?} is not route=milliseconds (> 0)"),
+                };
+                let (route, ms) = entry.split_once('=').ok_or_else(bad)?;
+                let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
+                if ms == 0 {
+                    return Err(bad());
+                }
+                Ok((route.trim().to_owned(), Duration::from_millis(ms)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            default: env.millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000)?,
+            per_route,
+        })
+    }
+
+    /// The timeout of a route.
+    pub fn of(&self, route: &str) -> Duration {
+        self.per_route
+            .iter()
+            .find(|(r, _)| r == route)
+            .map_or(self.default, |(_, d)| *d)
+    }
 }
 
 fn upstream(env: &Env, name: &str, default: &str) -> Result<String, ConfigError> {
@@ -67,7 +111,7 @@ impl GatewayConfig {
                     "http://127.0.0.1:8084",
                 )?,
             },
-            upstream_timeout: env.millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000)?,
+            timeouts: RouteTimeouts::from_env(env)?,
             trusted_proxies: shared::net::parse_cidrs(env, "GATEWAY_TRUSTED_PROXIES", "")?,
             redis: shared::redis::RedisConfig::from_env(env)?,
             limits: Limits::from_env(env)?,

@@ -182,7 +182,7 @@ pub async fn proxy(
     let upstream = Request::from_parts(parts, body);
 
     let outcome = tokio::time::timeout(
-        state.config.upstream_timeout,
+        state.config.timeouts.of(target.route),
         state.client.request(upstream),
     )
     .await;

@@ -96,7 +96,8 @@ async fn gateway_with(booking: &str, signer: TokenSigner, extra: &[(&str, &str)]
         .with("AUTH_JWKS_FILE", jwks.display().to_string())
         .with("GATEWAY_SALE_BOOKING_UPSTREAM", booking)
         .with("GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:1")
-        .with("GATEWAY_UPSTREAM_TIMEOUT_MS", "500");
+        .with("GATEWAY_UPSTREAM_TIMEOUT_MS", "5000")
+        .with("GATEWAY_ROUTE_TIMEOUTS_MS", "sale_booking=500");
     for (k, v) in extra {
         env = env.with(k, *v);
     }
@@ -387,4 +388,38 @@ async fn cors_answers_allowed_origins_only_and_big_bodies_are_refused() {
         .await
         .unwrap();
     problem(big, 413, "body_too_large").await;
+}
+
+#[tokio::test]
+async fn each_sale_is_routed_to_its_own_upstream_through_the_template() {
+    // Sale ids are DNS labels, so a numeric id can stand for a port: the template
+    // `http://127.0.0.1:{sale}` sends each sale to a different upstream server.
+    let (first, second) = (upstream().await, upstream().await);
+    let namespace = format!("rl-test-{}", uuid::Uuid::new_v4().simple());
+    let gw = gateway_with(
+        "http://127.0.0.1:{sale}",
+        TokenSigner::generate("gw-test").unwrap(),
+        &[("GATEWAY_RATE_LIMIT_NAMESPACE", namespace.as_str())],
+    )
+    .await;
+    for addr in [first, second] {
+        let seen: Value = reqwest::get(format!(
+            "{}/api/v1/sales/{}/availability",
+            gw.base,
+            addr.port()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(
+            seen["path"],
+            format!("/api/v1/sales/{}/availability", addr.port())
+        );
+        assert_eq!(
+            seen["headers"]["host"],
+            format!("127.0.0.1:{}", addr.port())
+        );
+    }
 }
