@@ -63,6 +63,23 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrator: &Migrator) -> Result
     Ok(())
 }
 
+/// Creates a database named `{prefix}_{random}` on the server at `server_url` (a URL without a
+/// database) and returns its URL. Test harnesses use it for a fresh database per test.
+pub async fn create_database(server_url: &str, prefix: &str) -> Result<String, sqlx::Error> {
+    use sqlx::Connection;
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server_url}/postgres")).await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await?;
+    Ok(format!("{server_url}/{name}"))
+}
+
+/// The PostgreSQL server tests use: `TEST_PG_SERVER`, or the local default.
+pub fn test_server() -> String {
+    std::env::var("TEST_PG_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
 /// Checks that PostgreSQL answers.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     pool.execute("SELECT 1").await.map(|_| ())

@@ -8,7 +8,6 @@ use shared::{
     auth::{AuthConfig, Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeySource, TokenVerifier},
     config::Env,
 };
-use sqlx::{Connection, Executor, PgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -30,20 +29,15 @@ impl Drop for TestApp {
 impl TestApp {
     /// Starts an auth service; `extra` overrides the environment.
     pub async fn spawn(extra: &[(&str, &str)]) -> Self {
-        let server = std::env::var("TEST_PG_SERVER")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let name = format!("auth_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .unwrap();
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
+        let database_url =
+            shared::postgres::create_database(&shared::postgres::test_server(), "auth_test")
+                .await
+                .unwrap();
+        let name = database_url.rsplit('/').next().unwrap().to_owned();
         let keys_dir = std::env::temp_dir().join(format!("{name}-keys"));
         let mut env = Env::default()
             .with("AUTH_PORT", "0")
-            .with("DATABASE_URL", format!("{server}/{name}"))
+            .with("DATABASE_URL", database_url.clone())
             .with("AUTH_KEYS_DIR", keys_dir.display().to_string())
             .with("AUTH_THROTTLE_NAMESPACE", format!("test-{name}"));
         for (k, v) in extra {

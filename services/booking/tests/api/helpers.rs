@@ -21,15 +21,10 @@ use shared::{
     kafka::{EventPublisher, KafkaConfig},
     redis::RedisConfig,
 };
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// Base URL of the PostgreSQL server (without database).
-pub fn pg_server() -> String {
-    std::env::var("TEST_PG_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 /// A sale spec with one zone `a` of `seats` seats at 25.00 EUR, cap 4, open now.
 pub fn spec(seats: u32) -> SaleSpec {
@@ -81,15 +76,11 @@ impl World {
         if std::env::var_os("TEST_LOG").is_some() {
             std::mem::forget(shared::telemetry::init("booking-test"));
         }
-        let name = format!("booking_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server()))
-            .await
-            .unwrap();
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let database_url = format!("{}/{name}", pg_server());
+        let database_url =
+            shared::postgres::create_database(&shared::postgres::test_server(), "booking_test")
+                .await
+                .unwrap();
+        let name = database_url.rsplit('/').next().unwrap().to_owned();
         let signer = TokenSigner::generate("test-key").unwrap();
         let jwks_file = std::env::temp_dir().join(format!("{name}-jwks.json"));
         std::fs::write(&jwks_file, signer.jwks().to_string()).unwrap();

@@ -10,7 +10,6 @@ use shared::{
     config::Env,
     keys_dir::KeyDir,
 };
-use sqlx::{Connection, Executor, PgConnection};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Gateway, gateway_with, problem};
@@ -23,20 +22,15 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let server = std::env::var("TEST_PG_SERVER")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("gw_auth_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
+    let database_url =
+        shared::postgres::create_database(&shared::postgres::test_server(), "gw_auth_test")
+            .await
+            .unwrap();
+    let name = database_url.rsplit('/').next().unwrap().to_owned();
     let keys_dir = std::env::temp_dir().join(format!("{name}-keys"));
     let env = Env::default()
         .with("AUTH_PORT", "0")
-        .with("DATABASE_URL", format!("{server}/{name}"))
+        .with("DATABASE_URL", database_url.clone())
         .with("AUTH_KEYS_DIR", keys_dir.display().to_string())
         .with("AUTH_THROTTLE_NAMESPACE", name.clone());
     let config = auth::config::AuthServiceConfig::from_env(&env).unwrap();
