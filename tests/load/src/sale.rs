@@ -1,0 +1,141 @@
+//! The sale a run reserves in: its shape, and provisioning it through the provisioning library.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use provisioning::{Provisioner, SaleSpec};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use shared::{
+    ids::SaleId,
+    kafka::{EventPublisher, KafkaConfig},
+    keys::{SALES_REGISTRY, SaleKeys},
+    redis::RedisConfig,
+};
+use time::OffsetDateTime;
+
+/// Most seats provisioning accepts in one zone.
+pub const MAX_ZONE_SEATS: u32 = 1_000_000;
+
+/// Price of every seat of a load-test sale, in minor units.
+pub const PRICE_MINOR: i64 = 5_000;
+
+/// The sale of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaleShape {
+    /// Sale id.
+    pub sale_id: SaleId,
+    /// Zones `z1`…`zN`.
+    pub zones: u16,
+    /// Seats in each zone.
+    pub seats_per_zone: u32,
+    /// Most seats one buyer may hold or own in a zone.
+    pub per_user_cap: u32,
+    /// How long an unpaid hold lives.
+    pub hold_ttl_seconds: u32,
+    /// Price per seat, minor units (EUR).
+    pub price_minor: i64,
+}
+
+impl SaleShape {
+    /// The zone ids.
+    pub fn zone_ids(&self) -> Vec<String> {
+        (1..=self.zones).map(|i| format!("z{i}")).collect()
+    }
+
+    /// Seats across all zones.
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.zones) * u64::from(self.seats_per_zone)
+    }
+
+    /// The provisioning spec: open since a minute ago, for a day.
+    pub fn spec(&self) -> anyhow::Result<SaleSpec> {
+        let now = OffsetDateTime::now_utc();
+        let zones: Vec<serde_json::Value> = self
+            .zone_ids()
+            .into_iter()
+            .map(|id| {
+                serde_json::json!({
+                    "id": id,
+                    "seats": self.seats_per_zone,
+                    "priceMinor": self.price_minor,
+                    "currency": "EUR",
+                    "perUserCap": self.per_user_cap,
+                })
+            })
+            .collect();
+        // Built from its serialized form, so fields the spec gains with defaults keep them.
+        let spec: SaleSpec = serde_json::from_value(serde_json::json!({
+            "saleId": self.sale_id,
+            "startsAt": (now - Duration::from_secs(60)).format(&time::format_description::well_known::Rfc3339)?,
+            "endsAt": (now + Duration::from_secs(86_400)).format(&time::format_description::well_known::Rfc3339)?,
+            "holdTtlSeconds": self.hold_ttl_seconds,
+            "partitions": 3,
+            "zones": zones,
+        }))
+        .context("building the sale spec")?;
+        if let Err(errors) = spec.validate() {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::bail!("invalid sale: {}", errors.join("; "));
+        }
+        Ok(spec)
+    }
+
+    /// A one-line description for reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "sale {}: {} zone(s) × {} seats = {} seats, per-user cap {}, hold TTL {} s, {}.{:02} EUR a seat",
+            self.sale_id,
+            self.zones,
+            self.seats_per_zone,
+            self.capacity(),
+            self.per_user_cap,
+            self.hold_ttl_seconds,
+            self.price_minor / 100,
+            self.price_minor % 100
+        )
+    }
+}
+
+/// A fresh sale id `lt-{tag}-{random}`.
+pub fn new_sale_id(tag: &str) -> anyhow::Result<SaleId> {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let id = format!("lt-{tag}-{}", &random[..10]);
+    SaleId::parse(&id).with_context(|| format!("sale id {id}"))
+}
+
+/// A provisioner on these backing services.
+pub async fn provisioner(redis: &RedisConfig, kafka: &KafkaConfig) -> anyhow::Result<Provisioner> {
+    let conn = redis.connect().await.context("connecting to Redis")?;
+    let publisher = EventPublisher::new(
+        kafka.producer().context("creating the Kafka producer")?,
+        kafka.produce_timeout,
+    );
+    Ok(Provisioner::new(
+        conn,
+        kafka.admin().context("creating the Kafka admin client")?,
+        publisher,
+    ))
+}
+
+/// Takes a finished run's sale out of Redis: its registry entry and every key. Its topics stay:
+/// deleting topics on a shared broker while other clients refresh metadata has crashed
+/// librdkafka (a metadata entry without a name), so runs leave them to the broker's retention.
+pub async fn forget(redis: &RedisConfig, sale: &SaleId) -> anyhow::Result<()> {
+    let mut conn = redis.connect().await.context("connecting to Redis")?;
+    let _: () = conn.srem(SALES_REGISTRY, sale.as_str()).await?;
+    let mut keys: Vec<String> = Vec::new();
+    {
+        let mut found = conn
+            .scan_match::<_, String>(SaleKeys::new(sale).all_pattern())
+            .await?;
+        while let Some(key) = found.next_item().await {
+            keys.push(key);
+        }
+    }
+    for chunk in keys.chunks(1000) {
+        let _: () = conn.unlink(chunk).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Scenarios end to end: buyers through auth, a fresh sale, open-loop load, reports, audit.
+
+use loadtest::{
+    report::{Kind, Report},
+    scenario::{Knobs, Scenario},
+};
+
+use crate::helpers::{Stack, tool};
+
+#[tokio::test]
+async fn the_smoke_scenario_sells_out_a_small_sale_through_the_gateway_and_the_audit_passes() {
+    let stack = Stack::start("smoke").await;
+    let run = stack.run(Scenario::Smoke, &stack.gateway, Knobs::default());
+    let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
+        .await
+        .unwrap();
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.passed, "{}", audit.render());
+    let stats = &report.stats;
+    assert_eq!(stats.scheduled, 150, "50 req/s for 3 s");
+    assert_eq!(stats.ok.get("201"), Some(&100), "{stats:?}");
+    assert_eq!(stats.rejected.get("sold_out"), Some(&50), "{stats:?}");
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    assert_eq!(stats.latency.count, 150);
+    assert!(stats.latency.p50 > 0.0 && stats.latency.p50 <= stats.latency.max);
+    assert!(
+        audit
+            .checks
+            .iter()
+            .any(|c| c.name == "exactly the expected seats were taken" && c.passed)
+    );
+
+    let written = report.write(&stack.out_dir).unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["smoke.json", "smoke.svg", "smoke.md"]);
+    let again = Report::read(&stack.out_dir.join("smoke.json")).unwrap();
+    assert_eq!(again, report, "the JSON report reads back whole");
+    let md = std::fs::read_to_string(stack.out_dir.join("smoke.md")).unwrap();
+    assert!(md.contains("| audit | PASS |"), "{md}");
+    assert!(md.contains("![latency and throughput per second](smoke.svg)"));
+}
+
+#[tokio::test]
+async fn a_thundering_herd_straight_at_booking_takes_exactly_the_capacity() {
+    let stack = Stack::start("herd").await;
+    let knobs = Knobs {
+        buyers: Some(40),
+        capacity: Some(25),
+        ..Knobs::default()
+    };
+    let mut run = stack.run(Scenario::Herd, &stack.booking, knobs);
+    run.auth = stack.auth.clone();
+    let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
+        .await
+        .unwrap();
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.passed, "{}", audit.render());
+    assert_eq!(report.kind, Kind::Scenario);
+    assert_eq!(report.stats.ok.get("201"), Some(&25), "{:?}", report.stats);
+    assert_eq!(report.stats.rejected.get("sold_out"), Some(&15));
+    assert!(report.stats.errors.is_empty(), "{:?}", report.stats.errors);
+    assert_eq!(report.load, "40 arrivals at the same instant");
+}
+
+#[tokio::test]
+async fn dirty_traffic_retries_reuses_keys_cancels_and_abandons_holds_and_the_books_still_balance()
+{
+    let stack = Stack::start("dirty").await;
+    let knobs = Knobs {
+        rate: Some(60.0),
+        duration: Some(3.0),
+        buyers: Some(12),
+        hold_ttl: Some(2),
+        ..Knobs::default()
+    };
+    let run = stack.run(Scenario::Dirty, &stack.gateway, knobs);
+    let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
+        .await
+        .unwrap();
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.passed, "{}", audit.render());
+    let stats = &report.stats;
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    assert!(stats.ok.get("201").copied().unwrap_or(0) > 20, "{stats:?}");
+    assert!(stats.ok.contains_key("cancelled"), "{stats:?}");
+    assert!(
+        stats.rejected.contains_key("idempotency_key_reused"),
+        "a reused key with another body is refused: {stats:?}"
+    );
+    assert!(
+        audit
+            .checks
+            .iter()
+            .any(|c| c.name == "every abandoned hold expired" && c.passed),
+        "{}",
+        audit.render()
+    );
+}
