@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod catalog;
+
 use std::{collections::HashSet, sync::Arc};
 
 use rdkafka::{admin::AdminClient, client::DefaultClientContext};
@@ -193,6 +195,7 @@ pub struct Provisioner {
     redis: ConnectionManager,
     admin: Arc<AdminClient<DefaultClientContext>>,
     publisher: EventPublisher,
+    catalog: Option<catalog::CatalogCheck>,
 }
 
 impl Provisioner {
@@ -206,13 +209,23 @@ impl Provisioner {
             redis,
             admin: Arc::new(admin),
             publisher,
+            catalog: None,
         }
+    }
+
+    /// Also refuses sales that disagree with the catalog show naming them (when `check` is set).
+    pub fn with_catalog(mut self, check: Option<catalog::CatalogCheck>) -> Self {
+        self.catalog = check;
+        self
     }
 
     /// Makes the sale's live state match `spec`: topics, inventory, registry, configuration event.
     #[tracing::instrument(skip_all, fields(sale.id = %spec.sale_id))]
     pub async fn apply(&self, spec: &SaleSpec) -> Result<(), ProvisionError> {
         spec.validate().map_err(ProvisionError::Invalid)?;
+        if let Some(check) = &self.catalog {
+            check.check(spec).await.map_err(ProvisionError::Invalid)?;
+        }
         shared::kafka::ensure_topics(&self.admin, &spec.topics(), i32::from(spec.partitions))
             .await?;
         self.seed(spec).await?;

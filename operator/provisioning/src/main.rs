@@ -46,7 +46,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to Redis")?;
     let publisher = EventPublisher::new(kafka.producer()?, kafka.produce_timeout);
-    let provisioner = Provisioner::new(redis, kafka.admin()?, publisher);
+    let provisioner = Provisioner::new(redis, kafka.admin()?, publisher)
+        .with_catalog(provisioning::catalog::CatalogCheck::from_env(&env)?);
     match cli.command {
         Command::Apply { file } => {
             let text = std::fs::read_to_string(&file)

@@ -86,6 +86,10 @@ slug_id!(
     /// A zone's id within a sale.
     ZoneId, "zone id", 32
 );
+slug_id!(
+    /// A URL slug, such as an event's.
+    Slug, "slug", 80
+);
 
 #[cfg(test)]
 mod tests {
