@@ -6,6 +6,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use rdkafka::{admin::AdminClient, client::DefaultClientContext};
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use shared::{
     events::{BookingEvent, Envelope, SaleConfigured, ZoneConfig, bookings_topic, payments_topic},
@@ -20,40 +21,52 @@ use time::OffsetDateTime;
 pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
 
 /// One zone of a sale spec.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ZoneSpec {
     /// Zone id.
     pub id: ZoneId,
     /// Seats.
+    #[schemars(range(max = 1_000_000))]
     pub seats: u32,
     /// Price per seat in minor units (cents).
+    #[schemars(range(min = 0, max = MAX_PRICE_MINOR))]
     pub price_minor: i64,
     /// ISO 4217 currency code.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     /// Most seats one buyer may hold or own.
+    #[schemars(range(min = 1))]
     pub per_user_cap: u32,
 }
 
 /// What provisioning needs to know about a sale (the subset of the FlashSale spec it acts on).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SaleSpec {
     /// Sale id.
     pub sale_id: SaleId,
     /// When reservations open.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub starts_at: OffsetDateTime,
     /// When reservations close.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub ends_at: OffsetDateTime,
     /// How long an unpaid hold lives.
     #[serde(default = "default_hold_ttl")]
+    #[schemars(range(min = 1, max = 3600))]
     pub hold_ttl_seconds: u32,
     /// Partitions of each of the sale's topics (may only grow).
     #[serde(default = "default_partitions")]
+    #[schemars(range(min = 1, max = 256))]
     pub partitions: u16,
     /// The zones.
+    #[schemars(
+        length(min = 1),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"])
+    )]
     pub zones: Vec<ZoneSpec>,
 }
 

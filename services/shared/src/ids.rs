@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 #[error("{0}")]
 pub struct InvalidId(String);
 
+/// The pattern every sale and zone id matches (JSON Schema `pattern`, as `check_slug` enforces).
+pub const SLUG_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 fn check_slug(kind: &str, raw: &str, max: usize) -> Result<(), InvalidId> {
     let ok_chars = raw
         .bytes()
@@ -75,6 +78,25 @@ macro_rules! slug_id {
                 Self::parse(raw)
             }
         }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": $max,
+                    "pattern": SLUG_PATTERN,
+                })
+            }
+        }
     };
 }
 
@@ -101,6 +123,15 @@ mod tests {
         for bad in ["", "-x", "x-", "Demo", "a_b", "a{b}", &"a".repeat(41)] {
             assert!(SaleId::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_schema_pattern_agrees_with_the_parser() {
+        let schema = serde_json::to_value(schemars::schema_for!(SaleId)).unwrap();
+        assert_eq!(schema["pattern"], SLUG_PATTERN);
+        assert_eq!(schema["maxLength"], 40);
+        let zone = serde_json::to_value(schemars::schema_for!(ZoneId)).unwrap();
+        assert_eq!(zone["maxLength"], 32);
     }
 
     #[test]
