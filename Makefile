@@ -45,7 +45,59 @@ run-auth: deps ## run the auth service in the foreground
 	$(CARGO) run --bin auth
 
 provision-demo: deps ## provision (or update) the demo sale
-	$(CARGO) run --quiet --bin provision -- apply -f operator/examples/demo-sale.yaml
+	$(CARGO) run --quiet --bin operator -- provision -f operator/examples/demo-sale.yaml
 
 token: ## print a local access token (TOKEN=$$(make -s token))
 	@$(CARGO) run --quiet --bin devtoken -- keygen >/dev/null && $(CARGO) run --quiet --bin devtoken -- mint
+
+# The operator, its chart and a local kind cluster (kind-up, images, deploy need Docker and kind).
+.PHONY: crd chart-check kind-up images deploy kind-down
+VENV := .venv
+CHART := charts/booking-rush
+KIND_CLUSTER ?= booking-rush
+NAMESPACE ?= booking-rush
+IMAGE_TAG ?= dev
+IMAGES := gateway auth ticket booking payment operator
+
+crd: ## regenerate the FlashSale CRD (crds/ and the chart's copy) from the Rust types
+	$(CARGO) run --quiet --bin operator -- crd > crds/flashsale.yaml.tmp
+	mv crds/flashsale.yaml.tmp crds/flashsale.yaml
+	cp crds/flashsale.yaml $(CHART)/crds/flashsale.yaml
+
+$(VENV)/.chart-tools: scripts/chart-tools.txt
+	@python3 -m venv --help >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r scripts/chart-tools.txt
+	@touch $@
+
+chart-check: $(VENV)/.chart-tools ## render and lint the chart, validate every object, the CRD and the sample FlashSales offline
+	$(VENV)/bin/python scripts/chart-check.py
+
+kind-up: ## create the kind cluster with an ingress controller (localhost:8088) and metrics-server
+	kind create cluster --config kind-config.yaml --name $(KIND_CLUSTER)
+	kubectl apply -f https://raw.githubusercontent.com/kubernetes/ingress-nginx/controller-v1.12.1/deploy/static/provider/kind/deploy.yaml
+	kubectl apply -f https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.7.2/components.yaml
+	kubectl -n kube-system patch deployment metrics-server --type=json \
+	  -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
+	kubectl -n ingress-nginx wait --for=condition=Available deployment/ingress-nginx-controller --timeout=300s
+
+images: ## build the six images (docker/Dockerfile) and load them into the kind cluster
+	for image in $(IMAGES); do \
+	  docker build -f docker/Dockerfile --target $$image -t booking-rush/$$image:$(IMAGE_TAG) . || exit 1; \
+	done
+	kind load docker-image --name $(KIND_CLUSTER) $(foreach i,$(IMAGES),booking-rush/$(i):$(IMAGE_TAG))
+
+deploy: $(VENV)/.chart-tools ## install the chart into the kind cluster (in-cluster PostgreSQL, Redis, Kafka) and the demo sale
+	kubectl create namespace $(NAMESPACE) --dry-run=client -o yaml | kubectl apply -f -
+	@mkdir -p .dev/kind-keys
+	@ls .dev/kind-keys/*.pem >/dev/null 2>&1 || AUTH_KEYS_DIR=.dev/kind-keys $(CARGO) run --quiet --bin auth -- rotate-key
+	kubectl -n $(NAMESPACE) create secret generic booking-rush-auth-keys --from-file=.dev/kind-keys \
+	  --dry-run=client -o yaml | kubectl apply -f -
+	kubectl apply --server-side -f crds/flashsale.yaml
+	$(VENV)/bin/python scripts/chart-deploy.py $(NAMESPACE) $(CHART)/values-kind.yaml
+	kubectl -n $(NAMESPACE) apply -f operator/examples/demo-sale.yaml
+	kubectl -n $(NAMESPACE) wait fs/demo --for=jsonpath='{.status.phase}'=Live --timeout=300s
+	kubectl -n $(NAMESPACE) get fs
+
+kind-down: ## delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)

@@ -11,7 +11,7 @@ DEV=.dev/bench-gateway
 mkdir -p "$DEV"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 scripts/dev.sh deps >&2
-cargo build --quiet --release --bin booking --bin gateway --bin provision --bin devtoken >&2
+cargo build --quiet --release --bin booking --bin gateway --bin operator --bin devtoken >&2
 target/release/devtoken --dir "$DEV/keys" keygen >/dev/null
 
 SALE="bench-$(date +%s)"
@@ -24,7 +24,7 @@ partitions: 3
 zones:
   - { id: floor, seats: 1000000, priceMinor: 5000, currency: EUR, perUserCap: 100000 }
 YAML
-target/release/provision apply -f "$DEV/sale.yaml" >&2
+target/release/operator provision -f "$DEV/sale.yaml" >&2
 
 export AUTH_JWKS_FILE="$DEV/keys/jwks.json" BOOKING_SALES="$SALE" RUST_LOG=warn
 BOOKING_PORT=18083 BOOKING_RECORDER_GROUP="bench-rec-$SALE" BOOKING_CONFIRMER_GROUP="bench-conf-$SALE" \
@@ -33,7 +33,7 @@ BOOKING=$!
 GATEWAY_PORT=18080 GATEWAY_SALE_BOOKING_UPSTREAM=http://127.0.0.1:18083 GATEWAY_RATE_LIMITS="default=1000000/1000000" \
   GATEWAY_RATE_LIMIT_NAMESPACE="bench-$SALE" target/release/gateway >"$DEV/gateway.log" 2>&1 &
 GATEWAY=$!
-trap 'kill $BOOKING $GATEWAY 2>/dev/null; target/release/provision delete --sale "$SALE" >/dev/null 2>&1 || true' EXIT
+trap 'kill $BOOKING $GATEWAY 2>/dev/null; target/release/operator deprovision --sale "$SALE" >/dev/null 2>&1 || true' EXIT
 for port in 18083 18080; do
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 done

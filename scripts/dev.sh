@@ -110,7 +110,7 @@ up() {
   cargo build --quiet --bins
   target/debug/devtoken keygen >/dev/null
   say "provisioning the demo sale"
-  target/debug/provision apply -f operator/examples/demo-sale.yaml >>"$LOGS/provision.log" 2>&1 \
+  target/debug/operator provision -f operator/examples/demo-sale.yaml >>"$LOGS/provision.log" 2>&1 \
     || { tail -5 "$LOGS/provision.log" >&2; exit 1; }
   start_service auth $AUTH_PORT
   start_service booking $BOOKING_PORT

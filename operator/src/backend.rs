@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use provisioning::{ProvisionError, Provisioner, SaleSpec};
+use provisioning::{ProvisionError, Provisioner, SaleSpec, catalog::CatalogCheck};
 use rdkafka::{admin::AdminClient, client::DefaultClientContext, error::KafkaError};
 use redis::aio::ConnectionManager;
 use shared::{
@@ -62,6 +62,7 @@ pub struct Backend {
     redis: RedisConfig,
     kafka: KafkaConfig,
     timeout: Duration,
+    catalog: Option<CatalogCheck>,
     clients: Arc<OnceCell<Clients>>,
 }
 
@@ -72,8 +73,15 @@ impl Backend {
             redis,
             kafka,
             timeout,
+            catalog: None,
             clients: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Checks every sale against its catalog show before provisioning it (when `Some`).
+    pub fn with_catalog(mut self, catalog: Option<CatalogCheck>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     async fn clients(&self) -> Result<&Clients, BackendError> {
@@ -85,7 +93,8 @@ impl Backend {
                 let publisher =
                     EventPublisher::new(self.kafka.producer()?, self.kafka.produce_timeout);
                 Ok(Clients {
-                    provisioner: Provisioner::new(redis.clone(), admin, publisher),
+                    provisioner: Provisioner::new(redis.clone(), admin, publisher)
+                        .with_catalog(self.catalog.clone()),
                     redis,
                     admin: admin_for_reads,
                 })

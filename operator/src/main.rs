@@ -5,7 +5,7 @@ use std::{io::Write, path::PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use operator::{backend::Backend, config::OperatorConfig, crd, startup::Application};
-use provisioning::SaleSpec;
+use provisioning::{SaleSpec, catalog::CatalogCheck};
 use shared::{config::Env, ids::SaleId};
 use tokio_util::sync::CancellationToken;
 
@@ -45,21 +45,20 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let _telemetry = shared::telemetry::init("operator");
-    let config = OperatorConfig::from_env(&Env::process()).context("invalid configuration")?;
-    let backend = || {
-        Backend::new(
-            config.redis.clone(),
-            config.kafka.clone(),
-            config.backend_timeout,
-        )
-    };
+    let env = Env::process();
+    let config = OperatorConfig::from_env(&env).context("invalid configuration")?;
+    let backend = Backend::new(
+        config.redis.clone(),
+        config.kafka.clone(),
+        config.backend_timeout,
+    )
+    .with_catalog(CatalogCheck::from_env(&env).context("invalid configuration")?);
     match command {
         Command::Provision { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let spec = SaleSpec::from_yaml(&text)
                 .with_context(|| format!("parsing {}", file.display()))?;
-            let backend = backend();
             backend.provision(&spec).await?;
             writeln!(out, "sale {} provisioned", spec.sale_id)?;
             for zone in backend.inventory(&spec).await? {
@@ -71,14 +70,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Deprovision { sale } => {
-            backend().delete(&sale).await?;
+            backend.delete(&sale).await?;
             writeln!(out, "sale {sale} deprovisioned")?;
         }
         Command::Run | Command::Crd => {
             let client = kube::Client::try_default()
                 .await
                 .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-            let app = Application::build(config, client).await?;
+            let app = Application::build(config, client, backend).await?;
             let shutdown = CancellationToken::new();
             shared::server::cancel_on_signal(shutdown.clone());
             app.run_until_stopped(shutdown).await?;

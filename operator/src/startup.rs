@@ -33,8 +33,12 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks that the CRD is installed, prepares the backend clients and binds the listener.
-    pub async fn build(config: OperatorConfig, client: Client) -> anyhow::Result<Self> {
+    /// Checks that the CRD is installed and binds the listener; `backend` connects lazily.
+    pub async fn build(
+        config: OperatorConfig,
+        client: Client,
+        backend: Backend,
+    ) -> anyhow::Result<Self> {
         let probe: Api<FlashSale> = match &config.namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
@@ -42,11 +46,6 @@ impl Application {
         probe.list(&ListParams::default().limit(1)).await.context(
             "listing FlashSales failed: is the CRD installed (`operator crd | kubectl apply -f -`) and may this account list them?",
         )?;
-        let backend = Backend::new(
-            config.redis.clone(),
-            config.kafka.clone(),
-            config.backend_timeout,
-        );
         let checks = vec![
             Check::new("kubernetes", {
                 let client = client.clone();
