@@ -103,6 +103,8 @@ pub struct OperatorConfig {
     pub live_refresh: Duration,
     /// How often any other sale is reconciled when nothing changes.
     pub idle_refresh: Duration,
+    /// How long reconciliations in flight may finish after shutdown starts.
+    pub shutdown_grace: Duration,
     /// What the per-sale workloads are given.
     pub workloads: WorkloadDefaults,
 }
@@ -122,6 +124,7 @@ impl OperatorConfig {
             backend_timeout: env.millis_or("OPERATOR_BACKEND_TIMEOUT_MS", 20_000)?,
             live_refresh: env.millis_or("OPERATOR_LIVE_REFRESH_MS", 15_000)?,
             idle_refresh: env.millis_or("OPERATOR_IDLE_REFRESH_MS", 300_000)?,
+            shutdown_grace: env.millis_or("OPERATOR_SHUTDOWN_GRACE_MS", 10_000)?,
             redis,
             kafka,
             workloads,
