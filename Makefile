@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt bench-gateway openapi run-booking run-auth provision-demo token
+.PHONY: help dev dev-down deps test lint fmt bench openapi run-booking run-auth provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -31,8 +31,8 @@ lint: ## formatting and clippy, as CI runs them
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-bench-gateway: ## measure what the gateway adds (release builds, wrk): GET availability and POST reserve, direct vs via gateway
-	@scripts/bench-gateway.sh
+bench: ## the standard benchmark (release builds): reserve via gateway and direct, this machine's ceilings, BENCHMARKS.md (BENCH_SECONDS, BENCH_RATE, …)
+	@scripts/bench.sh
 
 openapi: ## regenerate the committed OpenAPI documents
 	$(CARGO) run --quiet --bin booking -- openapi > services/booking/openapi.json

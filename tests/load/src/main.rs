@@ -75,6 +75,10 @@ struct RunArgs {
     /// Seed of the dirty mix's random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Id of the sale to provision (default: `lt-<scenario>-<random>`), e.g. so a booking
+    /// service can be started serving only it.
+    #[arg(long)]
+    sale_id: Option<shared::ids::SaleId>,
     #[command(flatten)]
     knobs: Knobs,
     #[command(flatten)]
@@ -201,6 +205,7 @@ async fn execute(cli: Cli) -> anyhow::Result<bool> {
                 drain_timeout,
                 keep_sale,
                 seed,
+                sale_id,
                 knobs,
                 tool: args,
             } = *args;
@@ -216,7 +221,7 @@ async fn execute(cli: Cli) -> anyhow::Result<bool> {
                 drain_timeout: Duration::from_secs(drain_timeout),
                 keep_sale,
                 seed,
-                sale_id: None,
+                sale_id,
             };
             let report = run::scenario(&run, &tool, &backends()?).await?;
             publish(&report, &tool.out_dir)?;

@@ -343,6 +343,15 @@ pub async fn http_ceiling(
         None,
     )
     .await?;
+    let mut notes = vec![
+        "a fixed body from a minimal axum server (`loadgen serve`): the most this machine answers over HTTP/1.1 with this load tool sharing it".to_owned(),
+    ];
+    if stats.error_count() == 0 && stats.achieved_rps >= stats.offered_rps * 0.99 {
+        notes.push(format!(
+            "every request offered was answered in time: the ceiling lies above {} req/s and was not reached; offer more (BENCH_CEILING_RATE)",
+            stats.offered_rps
+        ));
+    }
     Ok(Report {
         name: name.to_owned(),
         kind: Kind::HttpCeiling,
@@ -354,8 +363,6 @@ pub async fn http_ceiling(
         settings: Some(tool.settings(max_in_flight, warm)),
         stats,
         audit: None,
-        notes: vec![
-            "a fixed body from a minimal axum server (`loadgen serve`): the most this machine answers over HTTP/1.1 with this load tool sharing it".into(),
-        ],
+        notes,
     })
 }

@@ -147,7 +147,7 @@ pub fn render(
         ),
         (
             "BENCH_CEILING_RATE",
-            "4 × BENCH_RATE",
+            "4 × BENCH_RATE, at least 40000",
             "offered rate of the fixed-body HTTP ceiling",
         ),
         (
@@ -342,4 +342,105 @@ pub fn render(
         let _ = writeln!(md, "## What each change bought\n\n{}\n", notes.trim());
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        audit::{AuditReport, Check},
+        stats::{Latency, RunStats},
+    };
+
+    fn report(name: &str, kind: Kind, rps: f64, p99: f64, passed: Option<bool>) -> Report {
+        Report {
+            name: name.into(),
+            kind,
+            target: "t".into(),
+            command: format!("loadgen {name}"),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            load: format!("{rps} req/s for 60 s"),
+            plan: None,
+            settings: None,
+            stats: RunStats {
+                scheduled: 600_000,
+                offered_rps: rps,
+                achieved_rps: rps,
+                elapsed_seconds: 60.0,
+                latency: Latency {
+                    count: 600_000,
+                    p50: 2.0,
+                    p90: Some(5.0),
+                    p99,
+                    p999: Some(p99 * 2.0),
+                    max: 100.0,
+                    mean: 3.0,
+                },
+                ..RunStats::default()
+            },
+            audit: passed.map(|passed| AuditReport {
+                passed,
+                checks: vec![Check {
+                    name: "balanced".into(),
+                    passed,
+                    detail: "z1 0+1+0=1".into(),
+                }],
+            }),
+            notes: vec![],
+        }
+    }
+
+    fn machine() -> Machine {
+        Machine {
+            cpu: "Test CPU".into(),
+            logical_cpus: 2,
+            nproc: 2,
+            memory_total_gib: 24.0,
+            memory_available_gib: 20.0,
+            kernel: "6.1".into(),
+        }
+    }
+
+    #[test]
+    fn the_document_has_the_machine_the_runs_the_ratios_and_the_target_verdict() {
+        let reports = vec![
+            report(RESERVE_GATEWAY, Kind::Scenario, 10_000.0, 40.0, Some(true)),
+            report(RESERVE_DIRECT, Kind::Scenario, 10_000.0, 20.0, Some(true)),
+            report(CEILING_HTTP, Kind::HttpCeiling, 40_000.0, 9.0, None),
+            report(CEILING_REDIS, Kind::RedisCeiling, 50_000.0, 1.0, None),
+        ];
+        let md = render(
+            &reports,
+            &machine(),
+            "tests/load/results",
+            Some("STACK"),
+            None,
+        );
+        assert!(md.contains("| CPU | Test CPU |"));
+        assert!(md.contains("[reserve-gateway](tests/load/results/reserve-gateway.md)"));
+        assert!(md.contains("| reserve via gateway ÷ reserve direct | 10000 / 10000 | 1.00 |"));
+        assert!(md.contains("| reserve direct ÷ fixed-body HTTP ceiling | 10000 / 40000 | 0.25 |"));
+        assert!(md.contains(
+            "| reserve via gateway ÷ Redis reserve-script ceiling | 10000 / 50000 | 0.20 |"
+        ));
+        assert!(md.contains("**MET** in this run"), "{md}");
+        assert!(md.contains("STACK"));
+        assert!(!md.contains("What each change bought"));
+    }
+
+    #[test]
+    fn the_target_is_not_met_when_any_criterion_fails() {
+        let slow = report(RESERVE_GATEWAY, Kind::Scenario, 10_000.0, 75.0, Some(true));
+        let (met, criteria) = target_verdict(&slow);
+        assert!(!met);
+        assert_eq!(
+            criteria.iter().filter(|(_, ok)| !ok).count(),
+            1,
+            "{criteria:?}"
+        );
+        let failed_audit = report(RESERVE_GATEWAY, Kind::Scenario, 10_000.0, 10.0, Some(false));
+        assert!(!target_verdict(&failed_audit).0);
+        let short = report(RESERVE_GATEWAY, Kind::Scenario, 1_000.0, 10.0, Some(true));
+        assert!(!target_verdict(&short).0);
+    }
 }

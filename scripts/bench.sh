@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The standard benchmark (`make bench`): release builds, a stack of its own on ports 1808x with
+# login throttling and rate limits out of reach, then on this one machine:
+#   1. reserve through the gateway, open loop at BENCH_RATE for BENCH_SECONDS, audited;
+#   2. the same straight at booking, audited;
+#   3. the HTTP ceiling: `loadgen serve` (a fixed body) under the same load tool;
+#   4. the Redis ceiling: redis-benchmark running booking's reserve script;
+# and writes BENCHMARKS.md from the JSON reports in tests/load/results. Exits non-zero when a
+# run fails or an audit says FAIL. Overrides: see the top of BENCHMARKS.md or README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${BENCH_SECONDS:-60}"
+RATE="${BENCH_RATE:-10000}"
+BUYERS="${BENCH_BUYERS:-1000}"
+# The ceilings are offered more than the machine can answer, so they show its limit.
+CEILING_RATE="${BENCH_CEILING_RATE:-$((RATE * 4 > 40000 ? RATE * 4 : 40000))}"
+REDIS_REQUESTS="${BENCH_REDIS_REQUESTS:-200000}"
+REDIS_CLIENTS="${BENCH_REDIS_CLIENTS:-50}"
+THREADS="${BENCH_THREADS:-1}"
+IN_FLIGHT=()
+[ -n "${BENCH_MAX_IN_FLIGHT:-}" ] && IN_FLIGHT=(--max-in-flight "$BENCH_MAX_IN_FLIGHT")
+
+DEV=.dev/bench
+RESULTS=tests/load/results
+LOGS="$DEV/logs"
+mkdir -p "$LOGS" "$RESULTS"
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+scripts/dev.sh deps >&2
+say "building release binaries"
+cargo build --release --bin auth --bin booking --bin gateway --bin loadgen >&2
+
+PG_SERVER="${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
+psql "$PG_SERVER/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = 'booking_rush_bench'" | grep -q 1 \
+  || psql "$PG_SERVER/postgres" -qc 'CREATE DATABASE booking_rush_bench' >/dev/null
+
+STAMP=$(date +%s)
+GATEWAY_SALE="bench-gateway-$STAMP"
+DIRECT_SALE="bench-direct-$STAMP"
+NO_LIMIT=1000000000
+# Everything the services are started with, also written into BENCHMARKS.md.
+STACK_ENV=(
+  "DATABASE_URL=$PG_SERVER/booking_rush_bench"
+  "RUST_LOG=warn"
+  "AUTH_KEYS_DIR=$DEV/keys"
+  "AUTH_JWKS_FILE=$DEV/keys/jwks.json"
+  "AUTH_PORT=18081"
+  "AUTH_MAX_ATTEMPTS_PER_IP=$NO_LIMIT"
+  "AUTH_MAX_FAILURES_PER_ACCOUNT=$NO_LIMIT"
+  "AUTH_ACCESS_TTL_SECONDS=14400"
+  "AUTH_THROTTLE_NAMESPACE=bench"
+  "BOOKING_PORT=18083"
+  "BOOKING_SALES=$GATEWAY_SALE,$DIRECT_SALE"
+  "BOOKING_RECORDER_GROUP=bench-recorder-$STAMP"
+  "BOOKING_CONFIRMER_GROUP=bench-confirmer-$STAMP"
+  "GATEWAY_PORT=18080"
+  "GATEWAY_AUTH_UPSTREAM=http://127.0.0.1:18081"
+  "GATEWAY_BOOKING_UPSTREAM=http://127.0.0.1:18083"
+  "GATEWAY_SALE_BOOKING_UPSTREAM=http://127.0.0.1:18083"
+  "GATEWAY_RATE_LIMITS=default=$NO_LIMIT/$NO_LIMIT,auth=$NO_LIMIT/$NO_LIMIT"
+  "GATEWAY_RATE_LIMIT_NAMESPACE=bench-$STAMP"
+)
+export "${STACK_ENV[@]}"
+cat >"$DEV/stack.txt" <<TXT
+Services (release builds, one process each, all on 127.0.0.1), started by scripts/bench.sh with:
+$(printf '  %s\n' "${STACK_ENV[@]}")
+Login throttling (AUTH_MAX_*) and the gateway's rate limits (GATEWAY_RATE_LIMITS) are set out of
+reach: the limiter still runs its Redis script on every request, it never refuses one. Booking
+serves only the two benchmark sales. Buyers are made through the gateway (register, login, me)
+and kept in $DEV/buyers.json while their tokens live (AUTH_ACCESS_TTL_SECONDS).
+Fixed-body server: target/release/loadgen --threads 2 serve --port 18090
+Load tool: target/release/loadgen --threads $THREADS (one process per run, runs one after another)
+TXT
+
+PIDS=()
+stop() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop EXIT
+start() { # name command...
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  PIDS+=($!)
+}
+ready() { # name url
+  for _ in $(seq 1 300); do
+    curl -fsS --max-time 2 "$2" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$1 is not ready; last log lines:" >&2; tail -20 "$LOGS/$1.log" >&2; exit 1
+}
+for port in 18080 18081 18083 18090; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is taken; stop whatever runs there (a previous bench?) first" >&2; exit 1
+  fi
+done
+
+say "starting the bench stack (logs in $LOGS)"
+start auth target/release/auth
+ready auth http://127.0.0.1:18081/readyz
+start booking target/release/booking
+start gateway target/release/gateway
+start serve target/release/loadgen --threads 2 serve --port 18090
+ready booking http://127.0.0.1:18083/readyz
+ready gateway http://127.0.0.1:18080/readyz
+ready serve http://127.0.0.1:18090/
+
+rm -f "$RESULTS"/*.json "$RESULTS"/*.md "$RESULTS"/*.svg
+LOADGEN=(target/release/loadgen --threads "$THREADS")
+FAILED=()
+run() { # name command...
+  local name=$1; shift
+  say "$name"
+  "$@" || FAILED+=("$name")
+}
+COMMON=(--rate "$RATE" --duration "$DURATION" --buyers "$BUYERS" --buyers-file "$DEV/buyers.json"
+  --auth http://127.0.0.1:18080 --out "$RESULTS" "${IN_FLIGHT[@]}")
+run reserve-gateway "${LOADGEN[@]}" run sustained --name reserve-gateway --target http://127.0.0.1:18080 \
+  --sale-id "$GATEWAY_SALE" "${COMMON[@]}"
+run reserve-direct "${LOADGEN[@]}" run sustained --name reserve-direct --target http://127.0.0.1:18083 \
+  --sale-id "$DIRECT_SALE" "${COMMON[@]}"
+run ceiling-http "${LOADGEN[@]}" ceiling-http --target http://127.0.0.1:18090 --rate "$CEILING_RATE" \
+  --duration "$DURATION" --out "$RESULTS" "${IN_FLIGHT[@]}"
+run ceiling-redis "${LOADGEN[@]}" ceiling-redis --requests "$REDIS_REQUESTS" --clients "$REDIS_CLIENTS" \
+  --out "$RESULTS"
+
+say "writing BENCHMARKS.md"
+"${LOADGEN[@]}" summary --reports "$RESULTS" --link "$RESULTS" --stack "$DEV/stack.txt" \
+  --notes tests/load/optimisations.md --out BENCHMARKS.md
+if [ "${#FAILED[@]}" -gt 0 ]; then
+  echo "failed: ${FAILED[*]} (see the output above and $RESULTS)" >&2
+  exit 1
+fi
