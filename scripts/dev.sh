@@ -17,6 +17,7 @@ REDIS_PORT=6379
 BROKER_PORT=9092
 GATEWAY_PORT=8080
 AUTH_PORT=8081
+TICKET_PORT=8082
 BOOKING_PORT=8083
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/booking_rush}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
@@ -109,8 +110,13 @@ up() {
   say "building the services"
   cargo build --quiet --bins
   target/debug/devtoken keygen >/dev/null
-  say "provisioning the demo sale"
-  target/debug/operator provision -f operator/examples/demo-sale.yaml >>"$LOGS/provision.log" 2>&1 \
+  say "seeding the demo catalog (venue, event and show of the demo sale)"
+  target/debug/ticket seed-demo -f operator/examples/demo-sale.yaml >>"$LOGS/ticket-seed.log" 2>&1 \
+    || { tail -5 "$LOGS/ticket-seed.log" >&2; exit 1; }
+  start_service ticket $TICKET_PORT
+  wait_ready ticket $TICKET_PORT
+  say "provisioning the demo sale (checked against its show in the catalog)"
+  CATALOG_URL="http://127.0.0.1:$TICKET_PORT" target/debug/operator provision -f operator/examples/demo-sale.yaml >>"$LOGS/provision.log" 2>&1 \
     || { tail -5 "$LOGS/provision.log" >&2; exit 1; }
   start_service auth $AUTH_PORT
   start_service booking $BOOKING_PORT
@@ -123,10 +129,12 @@ up() {
 Booking Rush is running (logs in .dev/logs, stop with: make dev-down)
   gateway      http://127.0.0.1:$GATEWAY_PORT   (the entry point: /api/v1/...)
   auth         http://127.0.0.1:$AUTH_PORT   (/api/v1/auth/..., /.well-known/jwks.json)
+  ticket       http://127.0.0.1:$TICKET_PORT   (/api/v1/events, /venues, /shows, /catalog)
   booking      http://127.0.0.1:$BOOKING_PORT   (/readyz /metrics)
   PostgreSQL   127.0.0.1:$PG_PORT  database booking_rush
   Redis        127.0.0.1:$REDIS_PORT
   Kafka        127.0.0.1:$BROKER_PORT (tansu, data in .dev/tansu)
+  demo event   curl http://127.0.0.1:$GATEWAY_PORT/api/v1/events/demo-night   (its show is the demo sale)
   demo sale    zones floor, balcony, vip: curl http://127.0.0.1:$GATEWAY_PORT/api/v1/sales/demo/availability
   a buyer      see "A buyer's flow" in README.md
 MSG
@@ -146,6 +154,7 @@ stop_pid() {
 down() {
   stop_pid gateway
   stop_pid booking
+  stop_pid ticket
   stop_pid auth
   stop_deps
 }

@@ -45,9 +45,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
-    let mut out = std::io::stdout().lock();
+    // Stdout is locked only to print: the JSON logs of a serving process go to stdout too.
     if let Command::Openapi = command {
-        writeln!(out, "{}", ApiDoc::openapi().to_pretty_json()?)?;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            ApiDoc::openapi().to_pretty_json()?
+        )?;
         return Ok(());
     }
     let _telemetry = shared::telemetry::init("ticket");
@@ -62,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             let yaml = ticket::flashsale::Terms::of(&row, zones)
                 .and_then(|terms| terms.manifest())
                 .map_err(|e| anyhow::anyhow!(describe(e)))?;
-            write!(out, "{yaml}")?;
+            write!(std::io::stdout().lock(), "{yaml}")?;
         }
         Command::SeedDemo { file, organizer } => {
             let text = std::fs::read_to_string(&file)
@@ -83,9 +87,13 @@ async fn main() -> anyhow::Result<()> {
                 .invalidate()
                 .await;
             writeln!(
-                out,
+                std::io::stdout().lock(),
                 "sale {} is sold by show {} of event {} ({}-night) at venue {}, organizer {organizer}",
-                spec.sale_id, seeded.show_id, seeded.event_id, spec.sale_id, seeded.venue_id
+                spec.sale_id,
+                seeded.show_id,
+                seeded.event_id,
+                spec.sale_id,
+                seeded.venue_id
             )?;
         }
         Command::Serve | Command::Openapi => {

@@ -12,6 +12,7 @@ mod helpers;
 mod authorization;
 mod availability;
 mod bad_input;
+mod binary;
 mod browse;
 mod caching;
 mod flashsale;
