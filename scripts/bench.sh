@@ -69,6 +69,7 @@ Login throttling (AUTH_MAX_*) and the gateway's rate limits (GATEWAY_RATE_LIMITS
 reach: the limiter still runs its Redis script on every request, it never refuses one. Booking
 serves only the two benchmark sales. Buyers are made through the gateway (register, login, me)
 and kept in $DEV/buyers.json while their tokens live (AUTH_ACCESS_TTL_SECONDS).
+Backing services: PostgreSQL ${PG_SERVER}, Redis ${REDIS_URL:-redis://127.0.0.1:6379}, broker ${KAFKA_BROKERS:-127.0.0.1:9092}
 Fixed-body server: target/release/loadgen --threads 2 serve --port 18090
 Load tool: target/release/loadgen --threads $THREADS (one process per run, runs one after another)
 TXT
