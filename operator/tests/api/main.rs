@@ -1,10 +1,6 @@
 //! The operator's integration tests: the generated CRD and its CEL rules, provisioning against
 //! the real Redis and broker, the `operator` binary, and (ignored) a real kind cluster.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "tests fail loudly"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod helpers;
 #[path = "../../src/testsupport.rs"]
