@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt bench openapi run-booking run-auth provision-demo token
+.PHONY: help dev dev-down deps test lint fmt bench openapi run-booking run-auth run-ticket provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,12 +37,16 @@ bench: ## the standard benchmark (release builds): reserve via gateway and direc
 openapi: ## regenerate the committed OpenAPI documents
 	$(CARGO) run --quiet --bin booking -- openapi > services/booking/openapi.json
 	$(CARGO) run --quiet --bin auth -- openapi > services/auth/openapi.json
+	$(CARGO) run --quiet --bin ticket -- openapi > services/ticket/openapi.json
 
 run-booking: deps ## run the booking service in the foreground
 	$(CARGO) run --bin booking
 
 run-auth: deps ## run the auth service in the foreground
 	$(CARGO) run --bin auth
+
+run-ticket: deps ## run the ticket (catalog) service in the foreground
+	$(CARGO) run --bin ticket
 
 provision-demo: deps ## provision (or update) the demo sale
 	$(CARGO) run --quiet --bin operator -- provision -f operator/examples/demo-sale.yaml
