@@ -221,6 +221,13 @@ pub fn validate(fs: &FlashSale) -> Result<(), Problem> {
         Ok(()) => Vec::new(),
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
     };
+    // The sale's objects are named after its id: one FlashSale per sale id and namespace.
+    if fs.name_any() != fs.spec.sale.sale_id.as_str() {
+        messages.push(format!(
+            "saleId: must equal metadata.name ({})",
+            fs.name_any()
+        ));
+    }
     for (name, spec) in [("booking", &fs.spec.booking), ("payment", &fs.spec.payment)] {
         let scaling = &spec.autoscaling;
         if scaling.enabled && scaling.min_replicas > scaling.max_replicas {
@@ -629,6 +636,16 @@ mod tests {
         );
         assert_eq!(event.body["type"], "Warning");
         assert_eq!(action, Action::await_change());
+    }
+
+    #[test]
+    fn a_sale_id_other_than_the_name_is_invalid() {
+        let mut fs = FlashSale::test("spring");
+        assert!(validate(&fs).is_ok());
+        fs.metadata.name = Some("autumn".into());
+        let problem = validate(&fs).unwrap_err();
+        assert_eq!(problem.reason, "InvalidSpec");
+        assert_eq!(problem.message, "saleId: must equal metadata.name (autumn)");
     }
 
     #[tokio::test]
