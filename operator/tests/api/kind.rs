@@ -1,6 +1,7 @@
-//! End to end on a real cluster (`make kind-up deploy`, then
+//! End to end on a real cluster (`make kind-up images deploy`, then
 //! `cargo nextest run -p operator --run-ignored only`): a FlashSale becomes running workloads,
-//! scales through its scale subresource, and deletion cleans up.
+//! scales through its scale subresource, and deletion cleans up. It runs in the namespace the
+//! chart was deployed to (`E2E_NAMESPACE`, default `booking-rush`), where the sale's Secrets are.
 
 use std::time::Duration;
 
@@ -14,7 +15,9 @@ use serde_json::json;
 
 use crate::helpers::unique_sale;
 
-const NAMESPACE: &str = "default";
+fn namespace() -> String {
+    std::env::var("E2E_NAMESPACE").unwrap_or_else(|_| "booking-rush".to_owned())
+}
 
 async fn eventually<T, F, Fut>(what: &str, seconds: u64, mut probe: F) -> T
 where
@@ -38,8 +41,8 @@ where
 #[ignore = "needs a cluster with the chart deployed (make kind-up deploy)"]
 async fn a_flashsale_runs_scales_and_cleans_up_on_a_real_cluster() {
     let client = Client::try_default().await.unwrap();
-    let sales: Api<FlashSale> = Api::namespaced(client.clone(), NAMESPACE);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
+    let sales: Api<FlashSale> = Api::namespaced(client.clone(), &namespace());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace());
     let sale = unique_sale("e2e");
     let manifest = json!({
         "apiVersion": "booking-rush.dev/v1alpha1",
