@@ -19,11 +19,11 @@ def main(namespace, values_file):
         values = yaml.safe_load(f) or {}
     with helm.Chart.load(CHART) as chart, helm.Config(namespace=namespace) as config:
         chart.validate_schema(values)
-        try:
-            config.status(RELEASE)
+        existing = config.list(all_states=True, name_filter=f"^{RELEASE}$")
+        if any(r.get("name") == RELEASE for r in existing or []):
             release = config.upgrade(chart, RELEASE, values, namespace=namespace,
                                      wait="watcher", timeout=600)
-        except helm.HelmNotFoundError:
+        else:
             release = config.install(chart, RELEASE, values, namespace=namespace,
                                      create_namespace=True, wait="watcher", timeout=600)
     print(f"release {RELEASE} in {namespace}: revision {release.get('version')}, {release.get('info', {}).get('status')}")
