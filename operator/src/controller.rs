@@ -448,11 +448,9 @@ mod tests {
     use super::*;
     use crate::{
         crd::FlashSaleStatus,
-        fixtures::{
-            backend_with_kafka, local_backend, timeout_after, unique_sale, unreachable_backend,
-        },
+        fixtures::{timeout_after, unreachable_backend},
         status::WORKLOADS_READY,
-        testsupport::{PrivateBroker, forget_sale},
+        testsupport::{PrivateBroker, backend_with_kafka, forget_sale, local_backend, unique_sale},
     };
     use redis::AsyncCommands;
     use serde_json::Value;

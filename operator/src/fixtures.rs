@@ -16,14 +16,6 @@ use crate::{
     crd::{CleanupPolicy, FlashSale, FlashSaleStatus},
 };
 
-/// A sale id no other test uses, so tests share Redis and the broker safely.
-pub fn unique_sale(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
 impl FlashSale {
     /// A valid, open-now FlashSale in namespace `default`, as read from the API (uid, generation).
     pub fn test(sale: &str) -> Self {
@@ -105,27 +97,6 @@ impl FlashSale {
         self.status = Some(status);
         self
     }
-}
-
-/// Redis and Kafka as the tests' environment names them (the local stack by default).
-pub fn local_backend() -> Backend {
-    let env = Env::process();
-    Backend::new(
-        RedisConfig::from_env(&env).expect("REDIS_URL"),
-        KafkaConfig::from_env(&env).expect("KAFKA_BROKERS"),
-        Duration::from_secs(20),
-    )
-}
-
-/// The local Redis with the Kafka at `brokers`.
-pub fn backend_with_kafka(brokers: &str) -> Backend {
-    let env = Env::process();
-    Backend::new(
-        RedisConfig::from_env(&env).expect("REDIS_URL"),
-        KafkaConfig::from_env(&Env::default().with("KAFKA_BROKERS", brokers))
-            .expect("KAFKA_BROKERS"),
-        Duration::from_secs(20),
-    )
 }
 
 /// A backend nothing answers for.

@@ -152,7 +152,7 @@ mod tests {
     use shared::config::Env;
 
     use super::*;
-    use crate::fixtures::local_backend;
+    use crate::testsupport::local_backend;
 
     type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 

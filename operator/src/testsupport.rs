@@ -11,7 +11,35 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shared::{ids::SaleId, keys::SaleKeys};
+use operator::backend::Backend;
+use shared::{config::Env, ids::SaleId, kafka::KafkaConfig, keys::SaleKeys, redis::RedisConfig};
+
+/// A sale id no other test uses, so tests share Redis and the broker safely.
+pub fn unique_sale(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// The local Redis (`REDIS_URL`) with the Kafka at `brokers`.
+pub fn backend_with_kafka(brokers: &str) -> Backend {
+    Backend::new(
+        RedisConfig::from_env(&Env::process()).expect("REDIS_URL"),
+        KafkaConfig::from_env(&Env::default().with("KAFKA_BROKERS", brokers))
+            .expect("KAFKA_BROKERS"),
+        Duration::from_secs(20),
+    )
+}
+
+/// Redis and Kafka of the local stack, or as `REDIS_URL` and `KAFKA_BROKERS` say.
+pub fn local_backend() -> Backend {
+    backend_with_kafka(
+        &KafkaConfig::from_env(&Env::process())
+            .expect("KAFKA_BROKERS")
+            .brokers,
+    )
+}
 
 /// A tansu broker on a free loopback port with its own storage, stopped when dropped.
 pub struct PrivateBroker {

@@ -3,8 +3,8 @@
 use std::process::{Command, Output};
 
 use crate::{
-    helpers::{backend_with_kafka, repo_root, spec, unique_sale},
-    testsupport::PrivateBroker,
+    helpers::{repo_root, spec},
+    testsupport::{PrivateBroker, backend_with_kafka, unique_sale},
 };
 
 fn operator(args: &[&str]) -> Output {

@@ -13,7 +13,7 @@ use kube::{
 use operator::crd::{FlashSale, Phase};
 use serde_json::json;
 
-use crate::helpers::unique_sale;
+use crate::testsupport::unique_sale;
 
 fn namespace() -> String {
     std::env::var("E2E_NAMESPACE").unwrap_or_else(|_| "booking-rush".to_owned())

@@ -6,8 +6,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use shared::{ids::ZoneId, keys::SaleKeys};
 
 use crate::{
-    helpers::{backend, backend_with_kafka, forget, redis, spec, unique_sale},
-    testsupport::PrivateBroker,
+    helpers::{forget, redis, spec},
+    testsupport::{PrivateBroker, backend_with_kafka, local_backend, unique_sale},
 };
 
 async fn hold(sale: &provisioning::SaleSpec, seats: i64) {
@@ -22,7 +22,7 @@ async fn hold(sale: &provisioning::SaleSpec, seats: i64) {
 
 #[tokio::test]
 async fn topics_are_created_then_grown_and_never_shrunk() {
-    let backend = backend();
+    let backend = local_backend();
     let sale = unique_sale("topics");
     backend.provision(&spec(&sale, 10, 2)).await.unwrap();
     let id = spec(&sale, 10, 2).sale_id;
@@ -57,7 +57,7 @@ async fn topics_are_created_then_grown_and_never_shrunk() {
 
 #[tokio::test]
 async fn inventory_is_seeded_once_and_a_reapply_keeps_live_counters() {
-    let backend = backend();
+    let backend = local_backend();
     let sale = spec(&unique_sale("seed"), 100, 1);
     backend.provision(&sale).await.unwrap();
     let seeded = backend.inventory(&sale).await.unwrap();
@@ -78,7 +78,7 @@ async fn inventory_is_seeded_once_and_a_reapply_keeps_live_counters() {
 
 #[tokio::test]
 async fn seats_added_during_a_live_sale_add_exactly_the_difference() {
-    let backend = backend();
+    let backend = local_backend();
     let sale_id = unique_sale("grow");
     let before = spec(&sale_id, 100, 1);
     backend.provision(&before).await.unwrap();
@@ -97,7 +97,7 @@ async fn seats_added_during_a_live_sale_add_exactly_the_difference() {
 
 #[tokio::test]
 async fn fewer_seats_than_held_and_sold_are_refused_and_nothing_changes() {
-    let backend = backend();
+    let backend = local_backend();
     let sale_id = unique_sale("shrink");
     let before = spec(&sale_id, 100, 1);
     backend.provision(&before).await.unwrap();
@@ -153,7 +153,7 @@ async fn cleanup_removes_every_key_the_registry_entry_and_the_topics() {
 
 #[tokio::test]
 async fn an_invalid_spec_is_refused_before_anything_is_touched() {
-    let backend = backend();
+    let backend = local_backend();
     let mut sale = spec(&unique_sale("invalid"), 10, 1);
     sale.ends_at = sale.starts_at;
     let err = backend.provision(&sale).await.unwrap_err();
