@@ -514,7 +514,7 @@ pub async fn delete_zone(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The show's FlashSale manifest (YAML), ready for `provision apply -f` or `kubectl apply -f`
+/// The show's FlashSale manifest (YAML), ready for `operator provision -f` or `kubectl apply -f`
 /// (its organizer or an admin).
 #[utoipa::path(
     get, path = "/api/v1/shows/{id}/flashsale", tag = "shows",
