@@ -5,20 +5,11 @@ use std::time::Duration;
 use shared::{
     auth::AuthConfig,
     config::{ConfigError, Env, HttpConfig},
-    ids::SaleId,
     kafka::KafkaConfig,
     postgres::PostgresConfig,
     redis::RedisConfig,
+    sales::SaleScope,
 };
-
-/// Which sales this process serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaleScope {
-    /// Every provisioned sale (local mode).
-    All,
-    /// Only these (a per-sale deployment).
-    Only(Vec<SaleId>),
-}
 
 /// Everything the booking service needs to start.
 #[derive(Debug, Clone)]
@@ -52,25 +43,13 @@ pub struct BookingConfig {
 impl BookingConfig {
     /// Reads `BOOKING_*` and the shared variables, with local defaults.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let sales = match env.string_or("BOOKING_SALES", "*").trim() {
-            "*" => SaleScope::All,
-            list => SaleScope::Only(
-                list.split(',')
-                    .map(|s| SaleId::parse(s.trim()))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| ConfigError {
-                        name: "BOOKING_SALES".into(),
-                        reason: e.to_string(),
-                    })?,
-            ),
-        };
         Ok(Self {
             http: HttpConfig::from_env(env, "BOOKING", 8083)?,
             postgres: PostgresConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
             kafka: KafkaConfig::from_env(env)?,
             auth: AuthConfig::from_env(env)?,
-            sales,
+            sales: SaleScope::from_env(env, "BOOKING_SALES")?,
             migrate: env.parse_or("BOOKING_MIGRATE", true)?,
             sweep_interval: env.millis_or("BOOKING_SWEEP_INTERVAL_MS", 250)?,
             relay_interval: env.millis_or("BOOKING_RELAY_INTERVAL_MS", 20)?,
@@ -78,29 +57,5 @@ impl BookingConfig {
             recorder_group: env.string_or("BOOKING_RECORDER_GROUP", "booking-recorder"),
             confirmer_group: env.string_or("BOOKING_CONFIRMER_GROUP", "booking-confirmer"),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sale_list_is_validated() {
-        let env = Env::default().with("BOOKING_SALES", "demo, other");
-        assert_eq!(
-            BookingConfig::from_env(&env).unwrap().sales,
-            SaleScope::Only(vec![
-                SaleId::parse("demo").unwrap(),
-                SaleId::parse("other").unwrap()
-            ])
-        );
-        let bad = Env::default().with("BOOKING_SALES", "Demo!");
-        assert!(
-            BookingConfig::from_env(&bad)
-                .unwrap_err()
-                .to_string()
-                .contains("BOOKING_SALES")
-        );
     }
 }

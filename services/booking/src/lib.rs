@@ -2,7 +2,6 @@
 
 pub mod config;
 pub mod confirmer;
-pub mod consume;
 pub mod domain;
 pub mod error;
 pub mod inventory;
@@ -10,7 +9,6 @@ pub mod publish;
 pub mod recorder;
 pub mod relay;
 pub mod routes;
-pub mod sales;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -4,14 +4,14 @@
 use std::time::Instant;
 
 use rdkafka::message::BorrowedMessage;
-use shared::events::{BookingEvent, Envelope};
+use shared::{
+    consume::{Subscription, backoff},
+    events::{BookingEvent, Envelope},
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    consume::{Subscription, backoff},
-    store::{self, RecordError},
-};
+use crate::store::{self, RecordError};
 
 /// Records until `shutdown`.
 pub async fn run(mut subscription: Subscription, pool: PgPool, shutdown: CancellationToken) {

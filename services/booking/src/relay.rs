@@ -15,11 +15,12 @@ use shared::{
     ids::SaleId,
     kafka::EventPublisher,
     keys::{OUTBOX_GROUP, SaleKeys},
+    sales::Sales,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{domain::Hold, domain::from_ms, publish::publish_booking_event, sales::Sales};
+use crate::{domain::Hold, domain::from_ms, publish::publish_booking_event};
 
 const BATCH: usize = 512;
 const CLAIM_IDLE: Duration = Duration::from_secs(10);

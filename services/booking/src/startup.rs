@@ -5,9 +5,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use shared::{
     auth::TokenVerifier,
+    consume::Subscription,
     events::{bookings_topic, payments_topic},
     health::{self, Check},
     kafka::EventPublisher,
+    sales::Sales,
     server,
 };
 use sqlx::migrate::Migrator;
@@ -15,8 +17,8 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::BookingConfig, confirmer, consume::Subscription, inventory::Inventory, recorder, relay,
-    routes, sales::Sales, state::AppState, sweeper,
+    config::BookingConfig, confirmer, inventory::Inventory, recorder, relay, routes,
+    state::AppState, sweeper,
 };
 
 /// Booking's migrations (schema `booking`).

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use shared::{auth::TokenVerifier, kafka::EventPublisher};
+use shared::{auth::TokenVerifier, kafka::EventPublisher, sales::Sales};
 use sqlx::PgPool;
 
-use crate::{inventory::Inventory, sales::Sales};
+use crate::inventory::Inventory;
 
 /// Built once at start, cloned into each handler.
 #[derive(Clone)]

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{inventory::Inventory, sales::Sales};
+use shared::sales::Sales;
+
+use crate::inventory::Inventory;
 
 const LIMIT: usize = 500;
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod consume;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -15,5 +16,6 @@ pub mod openapi;
 pub mod postgres;
 pub mod problem;
 pub mod redis;
+pub mod sales;
 pub mod server;
 pub mod telemetry;

@@ -1,4 +1,4 @@
-//! What the recorder and the confirmer share: following the served sales' topics and reading in batches.
+//! Consuming the served sales' topics in batches, following the sales as they come and go.
 
 use std::time::{Duration, Instant};
 
@@ -8,10 +8,9 @@ use rdkafka::{
     error::KafkaResult,
     message::BorrowedMessage,
 };
-use shared::ids::SaleId;
 use tokio_util::sync::CancellationToken;
 
-use crate::sales::Sales;
+use crate::{ids::SaleId, sales::Sales};
 
 /// How often the served sales are re-checked.
 const RESYNC_EVERY: Duration = Duration::from_secs(2);
@@ -113,7 +112,7 @@ impl Subscription {
                 tracing::warn!(error = %err, "storing offset failed");
             }
         }
-        if let Err(err) = shared::kafka::commit(&self.consumer) {
+        if let Err(err) = crate::kafka::commit(&self.consumer) {
             tracing::warn!(error = %err, "offset commit failed; the batch may be redelivered");
         }
     }
