@@ -68,6 +68,12 @@ pub struct SaleSpec {
         extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"])
     )]
     pub zones: Vec<ZoneSpec>,
+    /// Whether a buyer may cancel a paid booking, and be refunded, while the sale is open.
+    #[serde(default)]
+    pub allow_buyer_cancellation: bool,
+    /// The organizer running the sale (an auth user id); they may refund its payments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizer_id: Option<uuid::Uuid>,
 }
 
 fn default_hold_ttl() -> u32 {
@@ -168,6 +174,8 @@ impl SaleSpec {
                     per_user_cap: z.per_user_cap,
                 })
                 .collect(),
+            allow_buyer_cancellation: self.allow_buyer_cancellation,
+            organizer_id: self.organizer_id,
         }
     }
 
@@ -307,6 +315,15 @@ impl Provisioner {
     /// Removes every Redis key of the sale, its registry entry and its topics.
     #[tracing::instrument(skip_all, fields(sale.id = %sale))]
     pub async fn delete(&self, sale: &SaleId) -> Result<(), ProvisionError> {
+        self.delete_inventory(sale).await?;
+        shared::kafka::delete_topics(&self.admin, &topics(sale)).await?;
+        tracing::info!("sale deleted");
+        Ok(())
+    }
+
+    /// Removes every Redis key of the sale and its registry entry, leaving its topics.
+    #[tracing::instrument(skip_all, fields(sale.id = %sale))]
+    pub async fn delete_inventory(&self, sale: &SaleId) -> Result<(), ProvisionError> {
         let mut conn = self.redis.clone();
         let _: () = conn.srem(SALES_REGISTRY, sale.as_str()).await?;
         let pattern = SaleKeys::new(sale).all_pattern();
@@ -331,8 +348,6 @@ impl Provisioner {
             }
             cursor = next;
         }
-        shared::kafka::delete_topics(&self.admin, &topics(sale)).await?;
-        tracing::info!("sale deleted");
         Ok(())
     }
 }

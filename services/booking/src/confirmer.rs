@@ -1,16 +1,18 @@
-//! The confirmer: consumes `PaymentSucceeded` from the served sales' payments topics and confirms
-//! the paid holds. Outcomes other than a confirmation leave a `ConfirmRejected` event (via the
-//! outbox) that the payment service turns into a refund.
+//! The confirmer: consumes the served sales' payments topics. `PaymentSucceeded` confirms the paid
+//! hold; outcomes other than a confirmation leave a `ConfirmRejected` event (via the outbox) that
+//! the payment service turns into a refund. `PaymentRefunded` returns the seats a refunded payment
+//! had bought.
 
-use shared::events::{Envelope, PaymentEvent};
+use shared::{
+    consume::{Subscription, backoff},
+    events::{Envelope, PaymentEvent},
+    ids::SaleId,
+};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    consume::{Subscription, backoff},
-    inventory::{ConfirmOutcome, Inventory, PaymentClaim},
-};
+use crate::inventory::{ConfirmOutcome, Inventory, PaymentClaim, RefundOutcome};
 
-/// Confirms until `shutdown`.
+/// Applies payment events until `shutdown`.
 pub async fn run(
     mut subscription: Subscription,
     inventory: Inventory,
@@ -29,39 +31,30 @@ pub async fn run(
                 Ok(envelope) => envelope,
                 Err(err) => {
                     tracing::error!(error = %err, "undecodable payment event skipped");
+                    metrics::counter!("booking_payment_events_undecodable_total").increment(1);
                     continue;
                 }
             };
-            let span = tracing::info_span!("confirm", sale.id = %envelope.sale);
+            let span = tracing::info_span!(
+                "payment_event",
+                sale.id = %envelope.sale,
+                event.type = envelope.event.type_name(),
+                reservation.id = %envelope.event.reservation_id()
+            );
             shared::kafka::link_span_to_message(&span, message);
-            let PaymentEvent::PaymentSucceeded(paid) = &envelope.event;
-            let claim = PaymentClaim {
-                payment_id: paid.payment_id,
-                user_id: paid.user_id,
-                amount_minor: paid.amount_minor,
-                currency: paid.currency.clone(),
-            };
             let mut attempt = 0;
             loop {
-                match inventory
-                    .confirm(&envelope.sale, paid.reservation_id, &claim)
-                    .await
-                {
-                    Ok(outcome) => {
-                        let label = match &outcome {
-                            ConfirmOutcome::Confirmed => "confirmed",
-                            ConfirmOutcome::AlreadyConfirmed => "already_confirmed",
-                            ConfirmOutcome::Rejected(_) => "rejected",
-                        };
-                        metrics::counter!("booking_confirmations_total", "outcome" => label)
+                match apply(&inventory, &envelope.sale, &envelope.event).await {
+                    Ok(label) => {
+                        metrics::counter!("booking_payment_events_total", "event" => envelope.event.type_name(), "outcome" => label)
                             .increment(1);
-                        span.in_scope(|| {
-                            tracing::info!(reservation.id = %paid.reservation_id, payment.id = %paid.payment_id, ?outcome, "payment applied")
-                        });
+                        span.in_scope(|| tracing::info!(outcome = label, "payment event applied"));
                         break;
                     }
                     Err(err) => {
-                        tracing::warn!(error = %err, attempt, "confirm failed; retrying");
+                        span.in_scope(
+                            || tracing::warn!(error = %err, attempt, "applying payment event failed; retrying"),
+                        );
                         tokio::select! {
                             () = shutdown.cancelled() => return,
                             () = tokio::time::sleep(backoff(attempt)) => {}
@@ -73,4 +66,43 @@ pub async fn run(
         }
         subscription.commit(&batch);
     }
+}
+
+/// Applies one payment event; the label names the outcome.
+async fn apply(
+    inventory: &Inventory,
+    sale: &SaleId,
+    event: &PaymentEvent,
+) -> redis::RedisResult<&'static str> {
+    Ok(match event {
+        PaymentEvent::PaymentSucceeded(paid) => {
+            let claim = PaymentClaim {
+                payment_id: paid.payment_id,
+                user_id: paid.user_id,
+                amount_minor: paid.amount_minor,
+                currency: paid.currency.clone(),
+            };
+            match inventory.confirm(sale, paid.reservation_id, &claim).await? {
+                ConfirmOutcome::Confirmed => "confirmed",
+                ConfirmOutcome::AlreadyConfirmed => "already_confirmed",
+                ConfirmOutcome::Rejected(reason) => {
+                    tracing::info!(%reason, payment.id = %paid.payment_id, "payment refused; refund requested");
+                    "rejected"
+                }
+            }
+        }
+        PaymentEvent::PaymentRefunded(refund) => {
+            match inventory
+                .refund(sale, refund.reservation_id, refund.payment_id)
+                .await?
+            {
+                RefundOutcome::Returned => "seats_returned",
+                // The booking never confirmed this payment (it was refused, or another payment won):
+                // no seats were sold for it, so none return.
+                RefundOutcome::NotConfirmed(_) | RefundOutcome::OtherPayment => "nothing_sold",
+                RefundOutcome::Unknown => "unknown_reservation",
+            }
+        }
+        PaymentEvent::PaymentFailed(_) => "ignored",
+    })
 }

@@ -27,7 +27,8 @@ pub async fn publish_booking_event(
         | BookingEvent::ReservationConfirmed(s)
         | BookingEvent::ReservationCancelled(s)
         | BookingEvent::ReservationExpired(s)
-        | BookingEvent::ReservationReleased(s) => (
+        | BookingEvent::ReservationReleased(s)
+        | BookingEvent::ReservationRefunded(s) => (
             s.reservation_id.to_string(),
             format!("{}/{}", s.reservation_id, event.type_name()),
         ),

@@ -44,7 +44,8 @@ pub async fn apply(
         | BookingEvent::ReservationConfirmed(s)
         | BookingEvent::ReservationCancelled(s)
         | BookingEvent::ReservationExpired(s)
-        | BookingEvent::ReservationReleased(s) => record_reservation(tx, &envelope.sale, s).await,
+        | BookingEvent::ReservationReleased(s)
+        | BookingEvent::ReservationRefunded(s) => record_reservation(tx, &envelope.sale, s).await,
         BookingEvent::ConfirmRejected(_) => Ok(()),
     }
 }
@@ -136,26 +137,32 @@ async fn record_reservation(
     let from = if inserted {
         None
     } else {
-        let moved = sqlx::query(
-            "UPDATE reservations SET status = $2, payment_id = COALESCE($3, payment_id), updated_at = now()
-             WHERE reservation_id = $1 AND status = 'held' AND $2 <> 'held'",
+        // The only moves: out of `held`, once; and `confirmed` to `refunded`, once. The row says
+        // which one happened, so counters change exactly once whatever the order of delivery.
+        let moved: Option<String> = sqlx::query_scalar(
+            "WITH before AS (SELECT status FROM reservations WHERE reservation_id = $1 FOR UPDATE)
+             UPDATE reservations r SET status = $2, payment_id = COALESCE($3, r.payment_id), updated_at = now()
+             FROM before
+             WHERE r.reservation_id = $1
+               AND ((before.status = 'held' AND $2 <> 'held') OR (before.status = 'confirmed' AND $2 = 'refunded'))
+             RETURNING before.status",
         )
         .bind(s.reservation_id)
         .bind(s.status.as_str())
         .bind(s.payment_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            return Ok(());
+        .fetch_optional(&mut **tx)
+        .await?;
+        match moved.as_deref().and_then(ReservationStatus::parse) {
+            Some(before) => Some(before),
+            None => return Ok(()),
         }
-        Some(ReservationStatus::Held)
     };
     let q = s.quantity as i32;
     let (held, sold) = match (from, s.status) {
         (None, ReservationStatus::Held) => (q, 0),
         (None, ReservationStatus::Confirmed) => (0, q),
         (None, _) => (0, 0),
+        (Some(ReservationStatus::Confirmed), _) => (0, -q),
         (Some(_), ReservationStatus::Confirmed) => (-q, q),
         (Some(_), _) => (-q, 0),
     };

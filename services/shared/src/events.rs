@@ -67,6 +67,8 @@ pub enum ReservationStatus {
     Expired,
     /// Released by the system (the reservation could not be recorded).
     Released,
+    /// Was confirmed; its payment was refunded and the seats returned to the sale.
+    Refunded,
 }
 
 impl ReservationStatus {
@@ -78,6 +80,7 @@ impl ReservationStatus {
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
             Self::Released => "released",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -89,6 +92,7 @@ impl ReservationStatus {
             "cancelled" => Self::Cancelled,
             "expired" => Self::Expired,
             "released" => Self::Released,
+            "refunded" => Self::Refunded,
             _ => return None,
         })
     }
@@ -153,6 +157,12 @@ pub struct SaleConfigured {
     pub hold_ttl_seconds: u32,
     /// The zones.
     pub zones: Vec<ZoneConfig>,
+    /// Whether a buyer may cancel a confirmed booking (and be refunded) while the sale is open.
+    #[serde(default)]
+    pub allow_buyer_cancellation: bool,
+    /// The organizer running the sale, who may refund its payments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizer_id: Option<Uuid>,
 }
 
 /// Why a payment could not confirm its reservation.
@@ -184,6 +194,8 @@ pub enum BookingEvent {
     ReservationExpired(ReservationSnapshot),
     /// The system released the hold because it could not be recorded.
     ReservationReleased(ReservationSnapshot),
+    /// The confirmed reservation's payment was refunded; its seats returned to the sale.
+    ReservationRefunded(ReservationSnapshot),
     /// A payment arrived for a reservation that could no longer be confirmed; refund it.
     ConfirmRejected(ConfirmRejected),
 }
@@ -198,6 +210,7 @@ impl BookingEvent {
             Self::ReservationCancelled(_) => "ReservationCancelled",
             Self::ReservationExpired(_) => "ReservationExpired",
             Self::ReservationReleased(_) => "ReservationReleased",
+            Self::ReservationRefunded(_) => "ReservationRefunded",
             Self::ConfirmRejected(_) => "ConfirmRejected",
         }
     }
@@ -210,6 +223,7 @@ impl BookingEvent {
             ReservationStatus::Cancelled => Self::ReservationCancelled(snapshot),
             ReservationStatus::Expired => Self::ReservationExpired(snapshot),
             ReservationStatus::Released => Self::ReservationReleased(snapshot),
+            ReservationStatus::Refunded => Self::ReservationRefunded(snapshot),
         }
     }
 }
@@ -230,12 +244,68 @@ pub struct PaymentSucceeded {
     pub currency: String,
 }
 
+/// A payment that will not capture (declined or failed at the PSP).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentFailed {
+    /// Payment id.
+    pub payment_id: Uuid,
+    /// The reservation it was for.
+    pub reservation_id: Uuid,
+    /// The payer.
+    pub user_id: Uuid,
+    /// The PSP's reason, e.g. `card_declined`.
+    pub reason: String,
+}
+
+/// A captured payment whose money went back to the payer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    /// Payment id.
+    pub payment_id: Uuid,
+    /// The reservation it was for.
+    pub reservation_id: Uuid,
+    /// The payer.
+    pub user_id: Uuid,
+    /// Amount refunded, in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Why: `booking_rejected`, `organizer`, `admin` or `buyer_cancellation`.
+    pub reason: String,
+}
+
 /// Events on a sale's payments topic.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", content = "data")]
 pub enum PaymentEvent {
     /// The PSP captured the money.
     PaymentSucceeded(PaymentSucceeded),
+    /// The PSP declined or failed the payment; the hold stays until it expires or is cancelled.
+    PaymentFailed(PaymentFailed),
+    /// The money went back to the payer; a booking it confirmed returns its seats.
+    PaymentRefunded(PaymentRefunded),
+}
+
+impl PaymentEvent {
+    /// The event's type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::PaymentSucceeded(_) => "PaymentSucceeded",
+            Self::PaymentFailed(_) => "PaymentFailed",
+            Self::PaymentRefunded(_) => "PaymentRefunded",
+        }
+    }
+
+    /// The reservation the payment is for (the message key, so its events stay in order).
+    pub fn reservation_id(&self) -> Uuid {
+        match self {
+            Self::PaymentSucceeded(e) => e.reservation_id,
+            Self::PaymentFailed(e) => e.reservation_id,
+            Self::PaymentRefunded(e) => e.reservation_id,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,19 @@ pub enum ConfirmOutcome {
     Rejected(String),
 }
 
+/// What applying a refund decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// The sold seats went back to the sale.
+    Returned,
+    /// The reservation was not confirmed (its status), so no seats were sold for it.
+    NotConfirmed(String),
+    /// Another payment confirmed the reservation; this refund sold nothing.
+    OtherPayment,
+    /// No such reservation.
+    Unknown,
+}
+
 /// Live counts of one zone.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -141,6 +154,7 @@ struct Scripts {
     mark_published: Script,
     cancel: Script,
     confirm: Script,
+    refund: Script,
     expire: Script,
 }
 
@@ -175,6 +189,7 @@ impl Inventory {
             mark_published: booking_script!("mark_published.lua"),
             cancel: booking_script!("cancel.lua"),
             confirm: booking_script!("confirm.lua"),
+            refund: booking_script!("refund.lua"),
             expire: booking_script!("expire.lua"),
         };
         Self {
@@ -330,6 +345,31 @@ impl Inventory {
             "ALREADY_CONFIRMED" => ConfirmOutcome::AlreadyConfirmed,
             "REJECTED" => ConfirmOutcome::Rejected(field(&reply, 1).to_owned()),
             _ => return Err(unexpected("confirm", &reply)),
+        })
+    }
+
+    /// Returns the seats a refunded payment had bought.
+    pub async fn refund(
+        &self,
+        sale: &SaleId,
+        id: Uuid,
+        payment: Uuid,
+    ) -> redis::RedisResult<RefundOutcome> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .refund
+            .key(SaleKeys::new(sale).meta())
+            .arg(id.to_string())
+            .arg(payment.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match field(&reply, 0) {
+            "OK" => RefundOutcome::Returned,
+            "NOT_CONFIRMED" => RefundOutcome::NotConfirmed(field(&reply, 1).to_owned()),
+            "OTHER_PAYMENT" => RefundOutcome::OtherPayment,
+            "UNKNOWN" => RefundOutcome::Unknown,
+            _ => return Err(unexpected("refund", &reply)),
         })
     }
 

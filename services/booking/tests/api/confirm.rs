@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use booking::inventory::{ConfirmOutcome, Inventory, PaymentClaim};
 use shared::{
     config::Env,
-    events::{BookingEvent, Envelope, PaymentEvent, PaymentSucceeded, payments_topic},
+    events::{
+        BookingEvent, Envelope, PaymentEvent, PaymentRefunded, PaymentSucceeded, payments_topic,
+    },
     kafka::{EventPublisher, KafkaConfig},
     redis::RedisConfig,
 };
@@ -16,8 +18,6 @@ use uuid::Uuid;
 use crate::helpers::{TestApp, World, body, count_by_type, spec};
 
 async fn pay(world: &World, reservation: Uuid, user: Uuid, payment: Uuid) {
-    let kafka = KafkaConfig::from_env(&Env::default()).unwrap();
-    let publisher = EventPublisher::new(kafka.producer().unwrap(), Duration::from_secs(5));
     let event = PaymentEvent::PaymentSucceeded(PaymentSucceeded {
         payment_id: payment,
         reservation_id: reservation,
@@ -25,10 +25,28 @@ async fn pay(world: &World, reservation: Uuid, user: Uuid, payment: Uuid) {
         amount_minor: 2500,
         currency: "EUR".into(),
     });
+    publish_payment_event(world, reservation, &format!("{payment}/succeeded"), event).await;
+}
+
+async fn refund(world: &World, reservation: Uuid, user: Uuid, payment: Uuid) {
+    let event = PaymentEvent::PaymentRefunded(PaymentRefunded {
+        payment_id: payment,
+        reservation_id: reservation,
+        user_id: user,
+        amount_minor: 2500,
+        currency: "EUR".into(),
+        reason: "organizer".into(),
+    });
+    publish_payment_event(world, reservation, &format!("{payment}/refunded"), event).await;
+}
+
+async fn publish_payment_event(world: &World, reservation: Uuid, dedup: &str, event: PaymentEvent) {
+    let kafka = KafkaConfig::from_env(&Env::default()).unwrap();
+    let publisher = EventPublisher::new(kafka.producer().unwrap(), Duration::from_secs(5));
     let envelope = Envelope::new(
         world.sale.sale_id.clone(),
         OffsetDateTime::now_utc(),
-        &payment.to_string(),
+        dedup,
         event,
     );
     publisher
@@ -125,6 +143,60 @@ async fn a_payment_confirms_a_live_hold_once_even_when_redelivered() {
         .booking_events(|events| count_by_type(events).contains_key("ReservationConfirmed"))
         .await;
     assert!(rejections(&events).is_empty());
+}
+
+async fn wait_for(
+    world: &World,
+    what: &str,
+    done: impl Fn(&booking::inventory::ZoneAvailability) -> bool,
+) {
+    let started = Instant::now();
+    while !done(&world.live().await) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refunded_payment_returns_the_seats_it_bought_once_and_a_stranger_refund_returns_none() {
+    let world = World::new(spec(10)).await;
+    let app = world.spawn(&[]).await;
+    let (id, user, token) = reserve_one(&world, &app).await;
+    let payment = Uuid::new_v4();
+    pay(&world, id, user, payment).await;
+    wait_for(&world, "confirmation", |z| z.sold == 1).await;
+
+    // A refund of a payment that did not confirm this reservation sells nothing back.
+    refund(&world, id, user, Uuid::new_v4()).await;
+    refund(&world, id, user, payment).await;
+    refund(&world, id, user, payment).await;
+    wait_for(&world, "the refund", |z| z.sold == 0).await;
+    let live = world.live().await;
+    assert_eq!((live.available, live.held, live.sold), (10, 0, 0));
+
+    let read = body(
+        app.http
+            .get(app.reservation_url(&id.to_string()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read["status"], "refunded");
+    world.audit().await;
+    let row = booking::store::reservation(&world.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "refunded");
+    // The buyer's cap is free again: four more seats may be held.
+    let again = app.reserve(&token, "a", 4, "k2").await;
+    assert_eq!(again.status(), 201);
+    world.audit().await;
 }
 
 #[tokio::test]

@@ -42,6 +42,8 @@ pub fn spec(seats: u32) -> SaleSpec {
             currency: "EUR".into(),
             per_user_cap: 4,
         }],
+        allow_buyer_cancellation: false,
+        organizer_id: None,
     }
 }
 

@@ -177,12 +177,13 @@ async fn availability_shows_the_real_booking_services_numbers_as_seats_are_reser
     );
     assert_eq!(after[0]["available"], 40);
 
-    // Stop the booking service (its Kafka clients) before the runtime goes away, then clean up.
+    // Stop the booking service (its Kafka clients) before the runtime goes away, then clean up
+    // the sale's Redis keys; its topics stay (deleting a topic on the local broker wipes them all).
     booking_shutdown.cancel();
     booking_task.await.unwrap().unwrap();
     provisioner(None)
         .await
-        .delete(&SaleId::parse(&sale).unwrap())
+        .delete_inventory(&SaleId::parse(&sale).unwrap())
         .await
         .unwrap();
 }

@@ -26,6 +26,17 @@ local function emit(event_type, id, now, extra)
   redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', tostring(now), 'reason', extra or '', unpack(fields))
 end
 
+-- Returns a reservation's seats to the zone and to its buyer's cap; the hold record lingers
+-- for reads, then expires.
+local function give_back(id, h)
+  redis.call('HINCRBY', P .. 'zone:' .. h.zone, 'available', h.qty)
+  local field = h.zone .. ':' .. h.user
+  if redis.call('HINCRBY', P .. 'userqty', field, -h.qty) <= 0 then
+    redis.call('HDEL', P .. 'userqty', field)
+  end
+  redis.call('PEXPIRE', hold_key(id), RETENTION_MS)
+end
+
 -- Ends a held reservation: confirmed seats become sold, any other end returns them.
 local function settle(id, h, status, now)
   local zk = P .. 'zone:' .. h.zone
@@ -33,12 +44,7 @@ local function settle(id, h, status, now)
   if status == 'confirmed' then
     redis.call('HINCRBY', zk, 'sold', h.qty)
   else
-    redis.call('HINCRBY', zk, 'available', h.qty)
-    local field = h.zone .. ':' .. h.user
-    if redis.call('HINCRBY', P .. 'userqty', field, -h.qty) <= 0 then
-      redis.call('HDEL', P .. 'userqty', field)
-    end
-    redis.call('PEXPIRE', hold_key(id), RETENTION_MS)
+    give_back(id, h)
   end
   redis.call('ZREM', P .. 'expiries', id)
   redis.call('HSET', hold_key(id), 'status', status, 'updated_at_ms', tostring(now))
