@@ -100,6 +100,7 @@ impl GatewayConfig {
                 auth: upstream(env, "GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:8081")?,
                 catalog: upstream(env, "GATEWAY_CATALOG_UPSTREAM", "http://127.0.0.1:8082")?,
                 booking: upstream(env, "GATEWAY_BOOKING_UPSTREAM", "http://127.0.0.1:8083")?,
+                payment: upstream(env, "GATEWAY_PAYMENT_UPSTREAM", "http://127.0.0.1:8084")?,
                 sale_booking: upstream(
                     env,
                     "GATEWAY_SALE_BOOKING_UPSTREAM",

@@ -12,6 +12,8 @@ pub struct Upstreams {
     pub catalog: String,
     /// A booking service for cross-sale reads (`/api/v1/me/bookings`).
     pub booking: String,
+    /// A payment service for cross-sale reads (`/api/v1/me/payments`).
+    pub payment: String,
     /// Template of a sale's booking service.
     pub sale_booking: String,
     /// Template of a sale's payment service.
@@ -56,6 +58,9 @@ impl Upstreams {
         if under(path, "/api/v1/me/bookings") {
             return target("me_bookings", &self.booking);
         }
+        if under(path, "/api/v1/me/payments") {
+            return target("me_payments", &self.payment);
+        }
         if CATALOG_PREFIXES.iter().any(|p| under(path, p)) {
             return target("catalog", &self.catalog);
         }
@@ -90,6 +95,7 @@ mod tests {
             auth: "http://auth:8081".into(),
             catalog: "http://ticket:8082".into(),
             booking: "http://booking:8083".into(),
+            payment: "http://payment:8084".into(),
             sale_booking: "http://{sale}-booking:8083".into(),
             sale_payment: "http://{sale}-payment:8084".into(),
         }
@@ -110,6 +116,10 @@ mod tests {
         assert_eq!(
             base("/api/v1/me/bookings").as_deref(),
             Some("http://booking:8083")
+        );
+        assert_eq!(
+            base("/api/v1/me/payments").as_deref(),
+            Some("http://payment:8084")
         );
         assert_eq!(
             base("/api/v1/sales/spring-gala/reservations").as_deref(),
