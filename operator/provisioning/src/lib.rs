@@ -40,6 +40,57 @@ pub struct ZoneSpec {
     pub per_user_cap: u32,
 }
 
+/// The sale's virtual waiting room: buyers join, wait their turn and are admitted at a steady
+/// rate with a single-use queue pass that reserving requires.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Whether buyers queue and need a queue pass to reserve.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Buyers admitted per second, across every booking replica.
+    #[serde(default = "default_admission_rate")]
+    #[schemars(range(min = 1, max = MAX_ADMISSION_PER_SECOND))]
+    pub admission_per_second: u32,
+    /// Most buyers admitted but not yet reserved at once.
+    #[serde(default = "default_max_active")]
+    #[schemars(range(min = 1, max = MAX_ACTIVE))]
+    pub max_active: u32,
+    /// How long an admitted buyer's queue pass lives, in seconds.
+    #[serde(default = "default_pass_ttl")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub pass_ttl_seconds: u32,
+}
+
+/// Highest admission rate a queue accepts, per second.
+pub const MAX_ADMISSION_PER_SECOND: u32 = 100_000;
+
+/// Most admitted-but-not-yet-reserved buyers a queue accepts.
+pub const MAX_ACTIVE: u32 = 1_000_000;
+
+fn default_admission_rate() -> u32 {
+    100
+}
+
+fn default_max_active() -> u32 {
+    1000
+}
+
+fn default_pass_ttl() -> u32 {
+    120
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            admission_per_second: default_admission_rate(),
+            max_active: default_max_active(),
+            pass_ttl_seconds: default_pass_ttl(),
+        }
+    }
+}
+
 /// What provisioning needs to know about a sale (the subset of the FlashSale spec it acts on).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -74,6 +125,9 @@ pub struct SaleSpec {
     /// The organizer running the sale (an auth user id); they may refund its payments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organizer_id: Option<uuid::Uuid>,
+    /// The virtual waiting room (off unless enabled).
+    #[serde(default)]
+    pub queue: QueueSpec,
 }
 
 fn default_hold_ttl() -> u32 {
@@ -139,6 +193,19 @@ impl SaleSpec {
             if zone.per_user_cap == 0 {
                 fail(format!("zones[{i}].perUserCap"), "must be at least 1");
             }
+        }
+        let queue = &self.queue;
+        if !(1..=MAX_ADMISSION_PER_SECOND).contains(&queue.admission_per_second) {
+            fail(
+                "queue.admissionPerSecond".into(),
+                "must be between 1 and 100000",
+            );
+        }
+        if !(1..=MAX_ACTIVE).contains(&queue.max_active) {
+            fail("queue.maxActive".into(), "must be between 1 and 1000000");
+        }
+        if !(1..=3600).contains(&queue.pass_ttl_seconds) {
+            fail("queue.passTtlSeconds".into(), "must be between 1 and 3600");
         }
         if errors.is_empty() {
             Ok(())
@@ -286,7 +353,11 @@ impl Provisioner {
             .key(keys.outbox())
             .arg(ms(spec.starts_at))
             .arg(ms(spec.ends_at))
-            .arg(u64::from(spec.hold_ttl_seconds) * 1000);
+            .arg(u64::from(spec.hold_ttl_seconds) * 1000)
+            .arg(if spec.queue.enabled { "1" } else { "0" })
+            .arg(spec.queue.admission_per_second)
+            .arg(spec.queue.max_active)
+            .arg(u64::from(spec.queue.pass_ttl_seconds) * 1000);
         for zone in &spec.zones {
             invocation
                 .arg(zone.id.as_str())
@@ -368,6 +439,14 @@ spec:
     - { id: floor, seats: 100, priceMinor: 5000, currency: EUR, perUserCap: 4 }
 "#;
 
+    fn failing_fields(spec: &SaleSpec) -> Vec<String> {
+        spec.validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
     #[test]
     fn reads_a_manifest_and_applies_defaults() {
         let spec = SaleSpec::from_yaml(SPEC).unwrap();
@@ -377,20 +456,42 @@ spec:
     }
 
     #[test]
+    fn the_queue_is_off_by_default_and_its_settings_are_checked() {
+        let spec = SaleSpec::from_yaml(SPEC).unwrap();
+        assert_eq!(spec.queue, QueueSpec::default());
+        assert!(!spec.queue.enabled);
+        let queued = SaleSpec::from_yaml(&format!(
+            "{SPEC}  queue: {{ enabled: true, admissionPerSecond: 0, maxActive: 0, passTtlSeconds: 3601 }}\n"
+        ))
+        .unwrap();
+        assert!(queued.queue.enabled);
+        assert_eq!(
+            failing_fields(&queued),
+            [
+                "queue.admissionPerSecond",
+                "queue.maxActive",
+                "queue.passTtlSeconds"
+            ]
+        );
+        let partial =
+            SaleSpec::from_yaml(&format!("{SPEC}  queue: {{ enabled: true }}\n")).unwrap();
+        assert_eq!(partial.queue.admission_per_second, 100);
+        assert!(partial.validate().is_ok());
+        assert!(
+            SaleSpec::from_yaml(&format!("{SPEC}  queue: {{ rate: 5 }}\n")).is_err(),
+            "unknown queue fields are refused"
+        );
+    }
+
+    #[test]
     fn validation_names_each_bad_field() {
         let mut spec = SaleSpec::from_yaml(SPEC).unwrap();
         spec.ends_at = spec.starts_at;
         spec.zones.push(spec.zones[0].clone());
         spec.zones[0].currency = "euro".into();
         spec.zones[0].price_minor = -1;
-        let fields: Vec<String> = spec
-            .validate()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
         assert_eq!(
-            fields,
+            failing_fields(&spec),
             [
                 "endsAt",
                 "zones[0].priceMinor",

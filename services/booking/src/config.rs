@@ -38,6 +38,8 @@ pub struct BookingConfig {
     pub recorder_group: String,
     /// Consumer group of the payment confirmer.
     pub confirmer_group: String,
+    /// How often the queues admit and their event streams are updated.
+    pub queue_tick: Duration,
 }
 
 impl BookingConfig {
@@ -56,6 +58,7 @@ impl BookingConfig {
             idempotency_ttl: env.millis_or("BOOKING_IDEMPOTENCY_TTL_MS", 86_400_000)?,
             recorder_group: env.string_or("BOOKING_RECORDER_GROUP", "booking-recorder"),
             confirmer_group: env.string_or("BOOKING_CONFIRMER_GROUP", "booking-confirmer"),
+            queue_tick: env.millis_or("BOOKING_QUEUE_TICK_MS", 200)?,
         })
     }
 }

@@ -39,6 +39,22 @@ pub enum BookingError {
     /// The reservation is no longer held.
     #[error("the reservation is {0}, not held")]
     NotHeld(String),
+    /// The sale has no queue.
+    #[error("the sale has no queue; reserve without a queue pass")]
+    QueueDisabled,
+    /// The caller is not in the sale's queue.
+    #[error("you are not in this sale's queue; join it first")]
+    NotInQueue,
+    /// The sale queues buyers and the reservation came without a pass.
+    #[error(
+        "this sale admits buyers through its queue: join it, and reserve with the pass it hands out in the Queue-Pass header"
+    )]
+    QueuePassRequired,
+    /// The pass is unknown, used, lapsed, another buyer's or another sale's.
+    #[error(
+        "the queue pass is not valid for you and this sale (used, expired, or not yours); join the queue again"
+    )]
+    QueuePassInvalid,
     /// The event log did not acknowledge the reservation.
     #[error("the event log is unavailable")]
     EventLogUnavailable,
@@ -64,6 +80,10 @@ impl BookingError {
             Self::IdempotencyMismatch => "idempotency_key_reused",
             Self::ReservationNotFound => "reservation_not_found",
             Self::NotHeld(_) => "reservation_not_held",
+            Self::QueueDisabled => "queue_disabled",
+            Self::NotInQueue => "not_in_queue",
+            Self::QueuePassRequired => "queue_pass_required",
+            Self::QueuePassInvalid => "queue_pass_invalid",
             Self::EventLogUnavailable => "event_log_unavailable",
             Self::Redis(_) => "inventory_unavailable",
             Self::Database(_) => "database_unavailable",
@@ -73,9 +93,10 @@ impl BookingError {
     fn problem(&self) -> Problem {
         let code = self.code();
         match self {
-            Self::SaleNotFound | Self::ZoneNotFound | Self::ReservationNotFound => {
-                Problem::not_found(code, self.to_string())
-            }
+            Self::SaleNotFound
+            | Self::ZoneNotFound
+            | Self::ReservationNotFound
+            | Self::NotInQueue => Problem::not_found(code, self.to_string()),
             Self::SaleNotOpen | Self::SaleClosed | Self::SaleSuspended => {
                 Problem::new(StatusCode::FORBIDDEN, code, "Sale not open")
                     .with_detail(self.to_string())
@@ -87,6 +108,22 @@ impl BookingError {
                 .with_detail(self.to_string()),
             Self::NotHeld(_) => Problem::new(StatusCode::CONFLICT, code, "Reservation not held")
                 .with_detail(self.to_string()),
+            Self::QueueDisabled => {
+                Problem::new(StatusCode::CONFLICT, code, "No queue").with_detail(self.to_string())
+            }
+            Self::QueuePassRequired => {
+                Problem::new(StatusCode::FORBIDDEN, code, "Queue pass required")
+                    .with_detail(self.to_string())
+                    .with_field(
+                        "Queue-Pass",
+                        "required: this sale admits buyers through its queue",
+                    )
+            }
+            Self::QueuePassInvalid => {
+                Problem::new(StatusCode::FORBIDDEN, code, "Queue pass not valid")
+                    .with_detail(self.to_string())
+                    .with_field("Queue-Pass", "not a live pass of yours for this sale")
+            }
             Self::IdempotencyMismatch => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code,

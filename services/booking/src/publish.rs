@@ -19,6 +19,13 @@ pub async fn publish_booking_event(
             sale.to_string(),
             format!("config/{}", time.unix_timestamp_nanos()),
         ),
+        BookingEvent::QueueShuffled(shuffled) => (
+            sale.to_string(),
+            format!(
+                "queue-shuffled/{}",
+                shuffled.placements.first().map_or(0, |p| p.position)
+            ),
+        ),
         BookingEvent::ConfirmRejected(r) => (
             r.reservation_id.to_string(),
             format!("{}/{}/ConfirmRejected", r.reservation_id, r.payment_id),

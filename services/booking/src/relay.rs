@@ -11,7 +11,7 @@ use redis::{
     },
 };
 use shared::{
-    events::{BookingEvent, ConfirmRejected},
+    events::{BookingEvent, ConfirmRejected, QueuePlacement, QueueShuffled},
     ids::SaleId,
     kafka::EventPublisher,
     keys::{OUTBOX_GROUP, SaleKeys},
@@ -185,7 +185,32 @@ fn decode(entry: &StreamId) -> Option<(time::OffsetDateTime, BookingEvent)> {
             payment_id: fields.get("payment_id")?.parse::<Uuid>().ok()?,
             reason: fields.get("reason")?.clone(),
         }),
+        "QueueShuffled" => BookingEvent::QueueShuffled(queue_shuffled(&fields)?),
         _ => BookingEvent::for_snapshot(Hold::from_fields(&fields)?.snapshot()),
     };
     Some((time, event))
+}
+
+/// A slice of the shuffled pre-queue: comma-separated buyers and their joining ranks, from
+/// position `offset + 1`.
+fn queue_shuffled(fields: &HashMap<String, String>) -> Option<QueueShuffled> {
+    let offset: u32 = fields.get("offset")?.parse().ok()?;
+    let users = fields.get("users")?.split(',').filter(|u| !u.is_empty());
+    let ranks = fields.get("ranks")?.split(',').filter(|r| !r.is_empty());
+    let placements = users
+        .zip(ranks)
+        .enumerate()
+        .map(|(i, (user, rank))| {
+            Some(QueuePlacement {
+                position: offset + i as u32 + 1,
+                user_id: user.parse().ok()?,
+                joined_rank: rank.parse().ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(QueueShuffled {
+        seed: fields.get("seed")?.parse().ok()?,
+        pre_queue_size: fields.get("total")?.parse().ok()?,
+        placements,
+    })
 }

@@ -17,8 +17,13 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::BookingConfig, confirmer, inventory::Inventory, recorder, relay, routes,
-    state::AppState, sweeper,
+    config::BookingConfig,
+    confirmer,
+    inventory::Inventory,
+    queue::{Queue, feed, store::QueueStore},
+    recorder, relay, routes,
+    state::AppState,
+    sweeper,
 };
 
 /// Booking's migrations (schema `booking`).
@@ -65,6 +70,11 @@ impl Application {
             db: db.clone(),
             verifier,
             sales: Sales::new(config.sales.clone(), redis.clone()),
+            queue: Queue {
+                store: QueueStore::new(redis.clone()),
+                feeds: feed::Feeds::default(),
+                stop: CancellationToken::new(),
+            },
         };
         let checks = vec![
             Check::postgres(db.clone()),
@@ -122,6 +132,22 @@ impl Application {
             config.relay_interval,
             shutdown.clone(),
         ));
+        tasks.spawn(feed::run(
+            state.sales.clone(),
+            state.queue.store.clone(),
+            state.queue.feeds.clone(),
+            config.queue_tick,
+            shutdown.clone(),
+        ));
+        // Event streams never end on their own; they end when the service starts stopping, so
+        // the graceful shutdown is not held up by them.
+        tasks.spawn({
+            let (shutdown, streams) = (shutdown.clone(), state.queue.stop.clone());
+            async move {
+                shutdown.cancelled().await;
+                streams.cancel();
+            }
+        });
         let recorder_consumer = config
             .kafka
             .consumer(&config.recorder_group)

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use shared::{auth::TokenVerifier, kafka::EventPublisher, sales::Sales};
 use sqlx::PgPool;
 
-use crate::inventory::Inventory;
+use crate::{inventory::Inventory, queue::Queue};
 
 /// Built once at start, cloned into each handler.
 #[derive(Clone)]
@@ -21,6 +21,8 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// Sales served.
     pub sales: Sales,
+    /// The virtual queues.
+    pub queue: Queue,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

@@ -1,7 +1,10 @@
 //! Booking's PostgreSQL record: applying events idempotently, and the read queries.
 
 use shared::{
-    events::{BookingEvent, Envelope, ReservationSnapshot, ReservationStatus, SaleConfigured},
+    events::{
+        BookingEvent, Envelope, QueueShuffled, ReservationSnapshot, ReservationStatus,
+        SaleConfigured,
+    },
     ids::SaleId,
 };
 use sqlx::{PgPool, Postgres, Transaction};
@@ -47,7 +50,85 @@ pub async fn apply(
         | BookingEvent::ReservationReleased(s)
         | BookingEvent::ReservationRefunded(s) => record_reservation(tx, &envelope.sale, s).await,
         BookingEvent::ConfirmRejected(_) => Ok(()),
+        BookingEvent::QueueShuffled(shuffled) => {
+            record_shuffle(tx, &envelope.sale, envelope.time, shuffled).await
+        }
     }
+}
+
+/// Records a slice of a sale's shuffled pre-queue; a slice delivered twice changes nothing.
+async fn record_shuffle(
+    tx: &mut Transaction<'_, Postgres>,
+    sale: &SaleId,
+    at: OffsetDateTime,
+    shuffled: &QueueShuffled,
+) -> Result<(), RecordError> {
+    sqlx::query(
+        "INSERT INTO queue_shuffles (sale_id, seed, pre_queue_size, shuffled_at)
+         VALUES ($1, $2::text::numeric, $3, $4) ON CONFLICT (sale_id) DO NOTHING",
+    )
+    .bind(sale.as_str())
+    .bind(shuffled.seed.to_string())
+    .bind(shuffled.pre_queue_size as i32)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    let positions: Vec<i32> = shuffled
+        .placements
+        .iter()
+        .map(|p| p.position as i32)
+        .collect();
+    let users: Vec<Uuid> = shuffled.placements.iter().map(|p| p.user_id).collect();
+    let ranks: Vec<i32> = shuffled
+        .placements
+        .iter()
+        .map(|p| p.joined_rank as i32)
+        .collect();
+    sqlx::query(
+        "INSERT INTO queue_positions (sale_id, position, user_id, joined_rank)
+         SELECT $1, * FROM UNNEST($2::int[], $3::uuid[], $4::int[])
+         ON CONFLICT (sale_id, position) DO NOTHING",
+    )
+    .bind(sale.as_str())
+    .bind(&positions)
+    .bind(&users)
+    .bind(&ranks)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One place of a sale's recorded pre-queue shuffle.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecordedPlace {
+    /// Position after the shuffle, from 1.
+    pub position: i32,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// Their place in the order of joining, from 0.
+    pub joined_rank: i32,
+}
+
+/// A sale's recorded shuffle: the seed and the order, by position.
+pub async fn recorded_shuffle(
+    pool: &PgPool,
+    sale: &SaleId,
+) -> Result<Option<(u64, Vec<RecordedPlace>)>, sqlx::Error> {
+    let seed: Option<String> =
+        sqlx::query_scalar("SELECT seed::text FROM queue_shuffles WHERE sale_id = $1")
+            .bind(sale.as_str())
+            .fetch_optional(pool)
+            .await?;
+    let Some(seed) = seed.and_then(|s| s.parse().ok()) else {
+        return Ok(None);
+    };
+    let places = sqlx::query_as(
+        "SELECT position, user_id, joined_rank FROM queue_positions WHERE sale_id = $1 ORDER BY position",
+    )
+    .bind(sale.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(Some((seed, places)))
 }
 
 async fn configure(

@@ -12,20 +12,8 @@ const LIMIT: usize = 500;
 
 /// Sweeps until `shutdown`.
 pub async fn run(sales: Sales, inventory: Inventory, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let list = match sales.current().await {
-            Ok(list) => list,
-            Err(err) => {
-                tracing::warn!(error = %err, "listing sales failed");
-                continue;
-            }
-        };
+    let mut rounds = crate::periodic::Rounds::new(&sales, every, &shutdown);
+    while let Some(list) = rounds.next().await {
         for sale in list {
             loop {
                 match inventory.expire_due(&sale, LIMIT).await {

@@ -198,6 +198,34 @@ pub enum BookingEvent {
     ReservationRefunded(ReservationSnapshot),
     /// A payment arrived for a reservation that could no longer be confirmed; refund it.
     ConfirmRejected(ConfirmRejected),
+    /// Buyers who joined the sale's queue before it opened were shuffled into their order
+    /// (one event per slice of the order).
+    QueueShuffled(QueueShuffled),
+}
+
+/// One buyer's place in a sale's shuffled pre-queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePlacement {
+    /// Place in the queue after the shuffle, from 1.
+    pub position: u32,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// The buyer's place in the order of joining, from 0 (the shuffle's input).
+    pub joined_rank: u32,
+}
+
+/// A slice of a sale's pre-queue order as the seeded shuffle made it: SplitMix64 seeded with
+/// `seed` drives a Fisher–Yates shuffle of the buyers in joining order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueShuffled {
+    /// The shuffle's seed.
+    pub seed: u64,
+    /// Buyers in the pre-queue when the sale opened.
+    pub pre_queue_size: u32,
+    /// This slice of the order.
+    pub placements: Vec<QueuePlacement>,
 }
 
 impl BookingEvent {
@@ -212,6 +240,7 @@ impl BookingEvent {
             Self::ReservationReleased(_) => "ReservationReleased",
             Self::ReservationRefunded(_) => "ReservationRefunded",
             Self::ConfirmRejected(_) => "ConfirmRejected",
+            Self::QueueShuffled(_) => "QueueShuffled",
         }
     }
 

@@ -63,6 +63,16 @@ impl SaleKeys {
         format!("{}outbox", self.prefix)
     }
 
+    /// A key of the sale's virtual queue: `q:<part>` (state, line, tickets, active, …).
+    pub fn queue(&self, part: &str) -> String {
+        format!("{}q:{part}", self.prefix)
+    }
+
+    /// Hash of one queue pass, named by the opaque pass itself.
+    pub fn queue_pass(&self, pass: &str) -> String {
+        format!("{}qpass:{pass}", self.prefix)
+    }
+
     /// Pattern matching every key of the sale.
     pub fn all_pattern(&self) -> String {
         format!("{}*", self.prefix.replace('{', "\\{").replace('}', "\\}"))
@@ -83,6 +93,8 @@ mod tests {
             keys.zone(&zone),
             keys.expiries(),
             keys.outbox(),
+            keys.queue("line"),
+            keys.queue_pass("p"),
         ] {
             assert!(key.contains("{demo}"), "{key}");
         }

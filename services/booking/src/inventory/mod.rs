@@ -9,7 +9,10 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Hold, IdempotencyKey, Quantity};
+use crate::{
+    domain::{Hold, IdempotencyKey, Quantity},
+    queue::pass::QueuePass,
+};
 
 macro_rules! booking_script {
     ($file:literal) => {
@@ -32,6 +35,8 @@ pub struct ReserveRequest {
     pub quantity: Quantity,
     /// The client's idempotency key.
     pub idempotency_key: IdempotencyKey,
+    /// The queue pass sent with it (required, and used up, when the sale queues buyers).
+    pub pass: Option<QueuePass>,
 }
 
 impl ReserveRequest {
@@ -64,6 +69,10 @@ pub enum ReserveOutcome {
     UserCap(i64),
     /// Not enough seats; this many remain.
     SoldOut(i64),
+    /// The sale queues buyers and no pass came with the request.
+    QueuePassRequired,
+    /// The pass is unknown, used, lapsed, or another buyer's.
+    QueuePassInvalid,
 }
 
 /// What cancelling decided.
@@ -204,7 +213,8 @@ impl Inventory {
         &self.conn
     }
 
-    /// Runs the reserve script: one round trip.
+    /// Runs the reserve script: one round trip. A pass adds its key and the queue's active set
+    /// to the script's keys; without one the script costs what it did before queues existed.
     pub async fn reserve(
         &self,
         sale: &SaleId,
@@ -213,10 +223,8 @@ impl Inventory {
         let keys = SaleKeys::new(sale);
         let id = Uuid::now_v7();
         let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .scripts
-            .reserve
-            .key(keys.meta())
+        let mut invocation = self.scripts.reserve.key(keys.meta());
+        invocation
             .key(keys.zone(&request.zone))
             .key(keys.idempotency(&request.user, request.idempotency_key.as_str()))
             .key(keys.user_quantities())
@@ -227,9 +235,14 @@ impl Inventory {
             .arg(request.quantity.get())
             .arg(request.fingerprint())
             .arg(id.to_string())
-            .arg(self.idempotency_ttl.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(self.idempotency_ttl.as_millis() as u64);
+        if let Some(pass) = &request.pass {
+            invocation
+                .key(keys.queue_pass(pass.as_str()))
+                .key(keys.queue("active"))
+                .arg(pass.as_str());
+        }
+        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
         Ok(match field(&reply, 0) {
             "OK" => ReserveOutcome::Created(Hold {
                 id,
@@ -255,6 +268,8 @@ impl Inventory {
             "ZONE_NOT_FOUND" => ReserveOutcome::ZoneNotFound,
             "USER_CAP" => ReserveOutcome::UserCap(number(&reply, 1)),
             "SOLD_OUT" => ReserveOutcome::SoldOut(number(&reply, 1)),
+            "QUEUE_PASS_REQUIRED" => ReserveOutcome::QueuePassRequired,
+            "QUEUE_PASS_INVALID" => ReserveOutcome::QueuePassInvalid,
             _ => return Err(unexpected("reserve", &reply)),
         })
     }

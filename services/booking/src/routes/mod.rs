@@ -13,13 +13,17 @@ pub mod reservations;
 /// Booking's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Booking Rush booking service", description = "Reserve, read and cancel seats of a flash sale."),
+    info(title = "Booking Rush booking service", description = "Queue for, reserve, read and cancel seats of a flash sale."),
     paths(
         reservations::reserve,
         reservations::read,
         reservations::cancel,
         availability::availability,
         bookings::list,
+        crate::queue::routes::join_queue,
+        crate::queue::routes::queue_status,
+        crate::queue::routes::leave_queue,
+        crate::queue::events::queue_events,
     ),
     modifiers(&BearerAuth)
 )]
@@ -32,4 +36,5 @@ pub fn router() -> Router<AppState> {
         .merge(reservations::router())
         .merge(availability::router())
         .merge(bookings::router())
+        .merge(crate::queue::routes::router())
 }

@@ -23,6 +23,7 @@ use crate::{
     error::BookingError,
     inventory::{CancelOutcome, ReleaseOutcome, ReserveOutcome, ReserveRequest},
     publish::publish_booking_event,
+    queue::pass::QueuePass,
     state::AppState,
     store::{self, ReservationRow},
 };
@@ -175,20 +176,22 @@ fn created(sale: &SaleId, hold: &Hold, replayed: bool) -> Response {
     response
 }
 
-/// Reserves seats: atomically checks the sale window, idempotency, the per-user cap and
-/// availability, and answers once the reservation is durable in the event log.
+/// Reserves seats: atomically checks the sale window, idempotency, the queue pass (when the sale
+/// queues buyers), the per-user cap and availability, and answers once the reservation is durable
+/// in the event log.
 #[utoipa::path(
     post, path = "/api/v1/sales/{sale}/reservations", tag = "reservations",
     params(
         ("sale" = String, Path, description = "Sale id"),
         ("Idempotency-Key" = String, Header, description = "Unique per intended reservation; 1-128 visible ASCII characters"),
+        ("Queue-Pass" = Option<String>, Header, description = "The pass the sale's queue handed out on admission; required when the sale queues buyers, used up by the reservation"),
     ),
     request_body = ReserveBody,
     responses(
         (status = 201, description = "Held (or the original reservation of a replayed key)", body = ReservationView),
-        (status = 400, description = "Unreadable body or missing/invalid Idempotency-Key", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "Unreadable body, missing/invalid Idempotency-Key or malformed Queue-Pass", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid access token", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 403, description = "Sale not open, closed or suspended", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Sale not open, closed or suspended; or the sale queues buyers and the Queue-Pass is missing (`queue_pass_required`) or not a live pass of the caller for this sale (`queue_pass_invalid`)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "Unknown sale or zone", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 409, description = "Sold out or per-user cap reached", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body, or the key was used with another body", body = ProblemSchema, content_type = "application/problem+json"),
@@ -206,12 +209,14 @@ pub async fn reserve(
 ) -> Result<Response, Response> {
     let sale = served_sale(&state, &sale_raw).map_err(IntoResponse::into_response)?;
     let key = idempotency_key(&headers).map_err(IntoResponse::into_response)?;
+    let pass = QueuePass::from_headers(&headers).map_err(IntoResponse::into_response)?;
     let (zone, quantity) = validate(body).map_err(IntoResponse::into_response)?;
     let request = ReserveRequest {
         user: user.id,
         zone,
         quantity,
         idempotency_key: key,
+        pass,
     };
     let outcome = state
         .inventory
@@ -256,6 +261,8 @@ pub async fn reserve(
         ReserveOutcome::ZoneNotFound => Err(BookingError::ZoneNotFound),
         ReserveOutcome::UserCap(left) => Err(BookingError::UserCap(left.max(0))),
         ReserveOutcome::SoldOut(left) => Err(BookingError::SoldOut(left.max(0))),
+        ReserveOutcome::QueuePassRequired => Err(BookingError::QueuePassRequired),
+        ReserveOutcome::QueuePassInvalid => Err(BookingError::QueuePassInvalid),
     };
     result.map_err(|e: BookingError| {
         metrics::counter!("booking_reservations_total", "outcome" => e.code()).increment(1);

@@ -7,11 +7,13 @@ use std::{
 };
 
 use booking::{config::BookingConfig, inventory::ZoneAvailability, startup::Application, store};
-use provisioning::{Provisioner, SaleSpec, ZoneSpec};
+use futures::StreamExt;
+use provisioning::{Provisioner, QueueSpec, SaleSpec, ZoneSpec};
 use rdkafka::{
     Message,
     consumer::{Consumer, StreamConsumer},
 };
+use redis::AsyncCommands;
 use serde_json::{Value, json};
 use shared::{
     auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Role, TokenSigner},
@@ -44,6 +46,45 @@ pub fn spec(seats: u32) -> SaleSpec {
         }],
         allow_buyer_cancellation: false,
         organizer_id: None,
+        queue: QueueSpec::default(),
+    }
+}
+
+/// A sale like [`spec`] whose queue admits `rate` buyers a second, at most `max_active`
+/// admitted-but-not-reserved at once, with passes that live `pass_ttl` seconds.
+pub fn queued(seats: u32, rate: u32, max_active: u32, pass_ttl: u32) -> SaleSpec {
+    let mut sale = spec(seats);
+    sale.queue = QueueSpec {
+        enabled: true,
+        admission_per_second: rate,
+        max_active,
+        pass_ttl_seconds: pass_ttl,
+    };
+    sale
+}
+
+/// A raw Redis connection.
+pub async fn redis() -> redis::aio::ConnectionManager {
+    RedisConfig::from_env(&Env::default())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing after `seconds` with `what`.
+pub async fn eventually<T>(
+    seconds: u64,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -119,6 +160,7 @@ impl World {
             ("BOOKING_RECORDER_GROUP", format!("rec-{group}")),
             ("BOOKING_CONFIRMER_GROUP", format!("conf-{group}")),
             ("BOOKING_SWEEP_INTERVAL_MS", "100".to_owned()),
+            ("BOOKING_QUEUE_TICK_MS", "50".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -146,6 +188,80 @@ impl World {
             http: reqwest::Client::new(),
             shutdown,
             handle: Some(handle),
+        }
+    }
+
+    /// Starts an in-process gateway in front of `booking`, verifying this world's tokens.
+    pub async fn gateway(&self, booking: &TestApp) -> Gateway {
+        let limits = "default=1000000/1000000,auth=1000000/1000000";
+        let env = Env::default()
+            .with("GATEWAY_PORT", "0")
+            .with("AUTH_JWKS_FILE", self.jwks_file.display().to_string())
+            .with("GATEWAY_SALE_BOOKING_UPSTREAM", booking.base.clone())
+            .with("GATEWAY_BOOKING_UPSTREAM", booking.base.clone())
+            .with("GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:1")
+            .with("GATEWAY_RATE_LIMITS", limits)
+            .with(
+                "GATEWAY_RATE_LIMIT_NAMESPACE",
+                format!("gw-{}", Uuid::new_v4().simple()),
+            );
+        let app = gateway::startup::Application::build(
+            gateway::config::GatewayConfig::from_env(&env).unwrap(),
+        )
+        .await
+        .unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        Gateway {
+            app: TestApp {
+                base,
+                sale: self.sale.sale_id.clone(),
+                http: reqwest::Client::new(),
+                shutdown,
+                handle: None,
+            },
+        }
+    }
+
+    /// Checks the queue's own books: nobody both waiting and admitted, every waiting or admitted
+    /// buyer holding an entry, at most `maxActive` admitted, every handed-out pass live and its
+    /// buyer's.
+    pub async fn audit_queue(&self) {
+        let mut redis = redis().await;
+        let keys = shared::keys::SaleKeys::new(&self.sale.sale_id);
+        let line: Vec<String> = redis.zrange(keys.queue("line"), 0, -1).await.unwrap();
+        let active: Vec<String> = redis.zrange(keys.queue("active"), 0, -1).await.unwrap();
+        let tickets: HashMap<String, String> = redis.hgetall(keys.queue("tickets")).await.unwrap();
+        let passes: HashMap<String, String> = redis.hgetall(keys.queue("passes")).await.unwrap();
+        for user in &line {
+            assert!(
+                !active.contains(user),
+                "{user} is both waiting and admitted"
+            );
+            assert!(tickets.contains_key(user), "{user} waits without an entry");
+        }
+        for user in &active {
+            assert!(
+                tickets.contains_key(user),
+                "{user} is admitted without an entry"
+            );
+        }
+        if self.sale.queue.enabled {
+            assert!(
+                active.len() <= self.sale.queue.max_active as usize,
+                "{} admitted at once, max {}",
+                active.len(),
+                self.sale.queue.max_active
+            );
+        }
+        for (user, pass) in &passes {
+            assert!(
+                active.contains(user),
+                "{user} holds a pass without an admission"
+            );
+            let owner: Option<String> = redis.hget(keys.queue_pass(pass), "user").await.unwrap();
+            assert_eq!(owner.as_deref(), Some(user.as_str()), "pass of {user}");
         }
     }
 
@@ -184,8 +300,10 @@ impl World {
     }
 
     /// Waits until the work is done — outbox relayed, no hold past its expiry, PostgreSQL equal to
-    /// Redis for every zone — checking available + held + sold == capacity and nothing negative.
+    /// Redis for every zone — checking available + held + sold == capacity and nothing negative,
+    /// and the queue's books.
     pub async fn audit(&self) {
+        self.audit_queue().await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let conn = RedisConfig::from_env(&Env::default())
@@ -335,6 +453,95 @@ impl TestApp {
         self.url(&format!("/api/v1/sales/{}/reservations/{id}", self.sale))
     }
 
+    /// `POST` with a queue pass.
+    pub async fn reserve_with_pass(
+        &self,
+        token: &str,
+        zone: &str,
+        quantity: i64,
+        key: &str,
+        pass: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/api/v1/sales/{}/reservations",
+                self.base, self.sale
+            ))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .header("Queue-Pass", pass)
+            .json(&json!({ "zone": zone, "quantity": quantity }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The queue URL of this sale.
+    pub fn queue_url(&self) -> String {
+        self.url(&format!("/api/v1/sales/{}/queue", self.sale))
+    }
+
+    async fn queue_call(&self, method: reqwest::Method, token: &str) -> reqwest::Response {
+        self.http
+            .request(method, self.queue_url())
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Joins the queue.
+    pub async fn join(&self, token: &str) -> reqwest::Response {
+        self.queue_call(reqwest::Method::POST, token).await
+    }
+
+    /// The caller's place in the queue.
+    pub async fn queue_status(&self, token: &str) -> reqwest::Response {
+        self.queue_call(reqwest::Method::GET, token).await
+    }
+
+    /// The caller's place as JSON, asserting a 200.
+    pub async fn place(&self, token: &str) -> Value {
+        let response = self.queue_status(token).await;
+        assert_eq!(response.status(), 200, "queue status");
+        body(response).await
+    }
+
+    /// Leaves the queue.
+    pub async fn leave(&self, token: &str) -> reqwest::Response {
+        self.queue_call(reqwest::Method::DELETE, token).await
+    }
+
+    /// Opens the caller's queue event stream.
+    pub async fn queue_events(&self, token: &str) -> EventStream {
+        let response = self
+            .http
+            .get(format!("{}/events", self.queue_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "opening the event stream");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        EventStream {
+            body: Box::pin(
+                response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map(|b| b.to_vec())),
+            ),
+            buffer: String::new(),
+        }
+    }
+
+    /// Waits until the caller is admitted (polling) and returns the pass.
+    pub async fn wait_for_pass(&self, token: &str) -> String {
+        eventually(20, "the buyer is admitted", async || {
+            let place = self.place(token).await;
+            place["pass"].as_str().map(str::to_owned)
+        })
+        .await
+    }
+
     /// Stops the service and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -347,6 +554,78 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// An in-process gateway.
+pub struct Gateway {
+    /// The gateway as an app: its URLs lead through the gateway to booking.
+    pub app: TestApp,
+}
+
+/// A server-sent event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    /// `event:` name.
+    pub name: String,
+    /// `data:` as JSON.
+    pub data: Value,
+}
+
+/// Reads server-sent events from a response body.
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
+    buffer: String,
+}
+
+impl EventStream {
+    /// The next event (comments skipped); `None` when the stream ends. Fails after `seconds`.
+    pub async fn next(&mut self, seconds: u64) -> Option<SseEvent> {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if !data.is_empty() {
+                    return Some(SseEvent {
+                        name,
+                        data: serde_json::from_str(&data).unwrap(),
+                    });
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no event within {seconds} s");
+            match tokio::time::timeout(left, self.body.next()).await {
+                Ok(Some(chunk)) => self
+                    .buffer
+                    .push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+                Ok(None) => return None,
+                Err(_) => panic!("no event within {seconds} s"),
+            }
+        }
+    }
+
+    /// Reads events until one named `name`, returning it and the events before it.
+    pub async fn until(&mut self, name: &str, seconds: u64) -> (SseEvent, Vec<SseEvent>) {
+        let mut before = Vec::new();
+        loop {
+            let event = self
+                .next(seconds)
+                .await
+                .unwrap_or_else(|| panic!("stream ended before `{name}`: {before:?}"));
+            if event.name == name {
+                return (event, before);
+            }
+            before.push(event);
+        }
     }
 }
 

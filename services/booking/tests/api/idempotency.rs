@@ -95,6 +95,7 @@ async fn a_replay_that_published_wins_over_the_failing_original() {
         zone: ZoneId::parse("a").unwrap(),
         quantity: Quantity::parse(1).unwrap(),
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
+        pass: None,
     };
     let sale = &world.sale.sale_id;
 

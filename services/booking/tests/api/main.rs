@@ -15,6 +15,7 @@ mod confirm;
 mod expiry;
 mod idempotency;
 mod openapi;
+mod queue;
 mod race;
 mod recorder;
 mod relay;

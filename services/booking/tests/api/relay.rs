@@ -31,6 +31,7 @@ async fn entries_left_pending_by_a_dead_relay_are_published_by_another() {
         zone: ZoneId::parse("a").unwrap(),
         quantity: Quantity::parse(2).unwrap(),
         idempotency_key: IdempotencyKey::parse("k").unwrap(),
+        pass: None,
     };
     let ReserveOutcome::Created(hold) = inventory
         .reserve(&world.sale.sale_id, &request)

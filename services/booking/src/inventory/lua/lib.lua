@@ -59,3 +59,25 @@ local function expire_if_due(id, h, now)
   end
   return false
 end
+
+-- The sale's virtual queue (see the queue module) keeps its keys under the same prefix.
+local function q(name)
+  return P .. 'q:' .. name
+end
+
+local function pass_key(pass)
+  return P .. 'qpass:' .. pass
+end
+
+-- Ends a buyer's admission: their pass (if one was handed out) is gone, their queue entry is
+-- closed and remembered as `outcome` (used, expired or left).
+local function end_admission(user, outcome)
+  redis.call('ZREM', q('active'), user)
+  local pass = redis.call('HGET', q('passes'), user)
+  if pass then
+    redis.call('DEL', pass_key(pass))
+    redis.call('HDEL', q('passes'), user)
+  end
+  redis.call('HDEL', q('tickets'), user)
+  redis.call('HSET', q('ended'), user, outcome)
+end

@@ -1,6 +1,7 @@
--- Reserve: sale open, idempotency, per-user cap, availability, then the hold -- atomically.
--- KEYS: meta, zone, idempotency, userqty, expiries, hold
--- ARGV: user, zone id, quantity, idempotency fingerprint, reservation id, idempotency ttl ms
+-- Reserve: sale open, idempotency, queue pass, per-user cap, availability, then the hold --
+-- atomically. With the sale's queue on, a live pass of this buyer is required and used up.
+-- KEYS: meta, zone, idempotency, userqty, expiries, hold[, queue pass, queue active set]
+-- ARGV: user, zone id, quantity, idempotency fingerprint, reservation id, idempotency ttl ms[, pass]
 local prior = redis.call('GET', KEYS[3])
 if prior then
   local sep = string.find(prior, '|', 1, true)
@@ -8,12 +9,18 @@ if prior then
   if string.sub(prior, sep + 1) ~= ARGV[4] then return { 'IDEMPOTENCY_MISMATCH', rid } end
   return { 'REPLAY', rid }
 end
-local meta = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'closes_at_ms', 'hold_ttl_ms', 'state')
+local meta = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'closes_at_ms', 'hold_ttl_ms', 'state', 'queue_enabled')
 if not meta[1] then return { 'SALE_NOT_FOUND' } end
 if meta[4] ~= 'active' then return { 'SALE_SUSPENDED' } end
 local now = now_ms()
 if now < tonumber(meta[1]) then return { 'SALE_NOT_OPEN', meta[1] } end
 if now >= tonumber(meta[2]) then return { 'SALE_CLOSED', meta[2] } end
+local pass
+if meta[5] == '1' then
+  if not KEYS[7] then return { 'QUEUE_PASS_REQUIRED' } end
+  pass = redis.call('HMGET', KEYS[7], 'user', 'exp')
+  if pass[1] ~= ARGV[1] or not pass[2] or tonumber(pass[2]) <= now then return { 'QUEUE_PASS_INVALID' } end
+end
 local z = redis.call('HMGET', KEYS[2], 'available', 'price_minor', 'currency', 'per_user_cap')
 if not z[1] then return { 'ZONE_NOT_FOUND' } end
 local qty = tonumber(ARGV[3])
@@ -34,4 +41,12 @@ redis.call('HSET', KEYS[6], 'id', ARGV[5], 'user', ARGV[1], 'zone', ARGV[2], 'qt
   'amount_minor', tostring(amount), 'currency', z[3], 'status', 'held',
   'created_at_ms', tostring(now), 'expires_at_ms', tostring(expires), 'updated_at_ms', tostring(now))
 redis.call('ZADD', KEYS[5], expires, ARGV[5])
+if pass then
+  -- The pass is used up with the hold; it is kept on the hold so that a release after a failed
+  -- publish can give it back.
+  redis.call('HSET', KEYS[6], 'qpass', ARGV[7], 'qpass_exp', pass[2], 'qticket', redis.call('HGET', q('tickets'), ARGV[1]) or '')
+  redis.call('DEL', KEYS[7])
+  redis.call('ZREM', KEYS[8], ARGV[1])
+  end_admission(ARGV[1], 'used')
+end
 return { 'OK', ARGV[5], tostring(amount), z[3], tostring(expires), tostring(now) }
