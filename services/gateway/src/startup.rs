@@ -118,6 +118,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 "idempotency-key".parse().unwrap_or(header::ACCEPT),
+                "queue-pass".parse().unwrap_or(header::ACCEPT),
             ])
             .expose_headers([header::RETRY_AFTER, header::LOCATION])
             .max_age(Duration::from_secs(600)),

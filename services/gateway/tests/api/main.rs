@@ -379,6 +379,25 @@ async fn cors_answers_allowed_origins_only_and_big_bodies_are_refused() {
     );
     let other = preflight("https://evil.example").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
+    let with_pass = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/sales/demo/reservations", gw.base),
+        )
+        .header("Origin", "https://tickets.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, idempotency-key, queue-pass",
+        )
+        .send()
+        .await
+        .unwrap();
+    let headers = with_pass.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(headers.contains("queue-pass"), "{headers}");
 
     let big = http
         .post(format!("{}/api/v1/sales/demo/reservations", gw.base))
