@@ -3,8 +3,10 @@
 # login throttling and rate limits out of reach, then on this one machine:
 #   1. reserve through the gateway, open loop at BENCH_RATE for BENCH_SECONDS, audited;
 #   2. the same straight at booking, audited;
-#   3. the HTTP ceiling: `loadgen serve` (a fixed body) under the same load tool;
-#   4. the Redis ceiling: redis-benchmark running booking's reserve script;
+#   3. a queued flash sale through the gateway: buyers join the sale's queue before it opens,
+#      wait for admission by server-sent events and reserve with their pass, audited;
+#   4. the HTTP ceiling: `loadgen serve` (a fixed body) under the same load tool;
+#   5. the Redis ceiling: redis-benchmark running booking's reserve script;
 # and writes BENCHMARKS.md from the JSON reports in tests/load/results. Exits non-zero when a
 # run fails or an audit says FAIL. Overrides: see the top of BENCHMARKS.md or README.md.
 set -euo pipefail
@@ -18,6 +20,9 @@ CEILING_RATE="${BENCH_CEILING_RATE:-$((RATE * 4 > 40000 ? RATE * 4 : 40000))}"
 REDIS_REQUESTS="${BENCH_REDIS_REQUESTS:-200000}"
 REDIS_CLIENTS="${BENCH_REDIS_CLIENTS:-50}"
 THREADS="${BENCH_THREADS:-1}"
+QUEUE_BUYERS="${BENCH_QUEUE_BUYERS:-$BUYERS}"
+QUEUE_RATE="${BENCH_QUEUE_RATE:-500}"
+QUEUE_MAX_ACTIVE="${BENCH_QUEUE_MAX_ACTIVE:-200}"
 IN_FLIGHT=()
 [ -n "${BENCH_MAX_IN_FLIGHT:-}" ] && IN_FLIGHT=(--max-in-flight "$BENCH_MAX_IN_FLIGHT")
 
@@ -38,6 +43,7 @@ psql "$PG_SERVER/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = 'book
 STAMP=$(date +%s)
 GATEWAY_SALE="bench-gateway-$STAMP"
 DIRECT_SALE="bench-direct-$STAMP"
+QUEUED_SALE="bench-queued-$STAMP"
 NO_LIMIT=1000000000
 # Everything the services are started with, also written into BENCHMARKS.md.
 STACK_ENV=(
@@ -51,7 +57,7 @@ STACK_ENV=(
   "AUTH_ACCESS_TTL_SECONDS=14400"
   "AUTH_THROTTLE_NAMESPACE=bench"
   "BOOKING_PORT=18083"
-  "BOOKING_SALES=$GATEWAY_SALE,$DIRECT_SALE"
+  "BOOKING_SALES=$GATEWAY_SALE,$DIRECT_SALE,$QUEUED_SALE"
   "BOOKING_RECORDER_GROUP=bench-recorder-$STAMP"
   "BOOKING_CONFIRMER_GROUP=bench-confirmer-$STAMP"
   "GATEWAY_PORT=18080"
@@ -67,7 +73,7 @@ Services (release builds, one process each, all on 127.0.0.1), started by script
 $(printf '  %s\n' "${STACK_ENV[@]}")
 Login throttling (AUTH_MAX_*) and the gateway's rate limits (GATEWAY_RATE_LIMITS) are set out of
 reach: the limiter still runs its Redis script on every request, it never refuses one. Booking
-serves only the two benchmark sales. Buyers are made through the gateway (register, login, me)
+serves only the three benchmark sales. Buyers are made through the gateway (register, login, me)
 and kept in $DEV/buyers.json while their tokens live (AUTH_ACCESS_TTL_SECONDS).
 Backing services: PostgreSQL ${PG_SERVER}, Redis ${REDIS_URL:-redis://127.0.0.1:6379}, broker ${KAFKA_BROKERS:-127.0.0.1:9092}
 Fixed-body server: target/release/loadgen --threads 2 serve --port 18090
@@ -119,6 +125,10 @@ run reserve-gateway "${LOADGEN[@]}" run sustained --name reserve-gateway --targe
   --sale-id "$GATEWAY_SALE" "${COMMON[@]}"
 run reserve-direct "${LOADGEN[@]}" run sustained --name reserve-direct --target http://127.0.0.1:18083 \
   --sale-id "$DIRECT_SALE" "${COMMON[@]}"
+run queued-gateway "${LOADGEN[@]}" run queued --name queued-gateway --target http://127.0.0.1:18080 \
+  --sale-id "$QUEUED_SALE" --buyers "$QUEUE_BUYERS" --admission-rate "$QUEUE_RATE" \
+  --max-active "$QUEUE_MAX_ACTIVE" --buyers-file "$DEV/buyers.json" --auth http://127.0.0.1:18080 \
+  --out "$RESULTS"
 run ceiling-http "${LOADGEN[@]}" ceiling-http --target http://127.0.0.1:18090 --rate "$CEILING_RATE" \
   --duration "$DURATION" --out "$RESULTS" "${IN_FLIGHT[@]}"
 run ceiling-redis "${LOADGEN[@]}" ceiling-redis --requests "$REDIS_REQUESTS" --clients "$REDIS_CLIENTS" \

@@ -191,7 +191,9 @@ impl Snapshot {
     }
 }
 
-fn check(name: &str, problems: Vec<String>, ok_detail: String) -> Check {
+/// An audit line: passed with `ok_detail` when there are no problems, else failed listing the
+/// first few.
+pub fn check(name: &str, problems: Vec<String>, ok_detail: String) -> Check {
     const SHOWN: usize = 5;
     if problems.is_empty() {
         return Check {

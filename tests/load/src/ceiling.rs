@@ -128,6 +128,8 @@ pub async fn redis(settings: &RedisCeiling, backends: &Backends) -> anyhow::Resu
         per_user_cap: MAX_ZONE_SEATS,
         hold_ttl_seconds: 3600,
         price_minor: PRICE_MINOR,
+        queue: None,
+        opens_in_seconds: 0,
     };
     let provisioner = sale::provisioner(&backends.redis, &backends.kafka).await?;
     provisioner
@@ -267,6 +269,7 @@ async fn benchmark(
         settings: None,
         stats,
         audit: None,
+        queue: None,
         notes: vec![
             format!(
                 "booking's reserve script (lib.lua + reserve.lua) on a fresh sale, new idempotency and hold keys per call: {held} of {calls} calls held a seat; redis-benchmark reports p95 {} ms (p90 and p99.9 are not reported by it)",

@@ -145,12 +145,33 @@ pub async fn drive<W: Workload>(
 }
 
 async fn collect(
-    mut inbox: mpsc::UnboundedReceiver<Record>,
-    mut tally: Tally,
+    inbox: mpsc::UnboundedReceiver<Record>,
+    tally: Tally,
     start: Instant,
     settings: EngineSettings,
     profile: Profile,
+    seats: Option<watch::Receiver<Option<Seats>>>,
+) -> (Tally, Ledger) {
+    tally_records(inbox, tally, start, seats, |tally, second| {
+        if settings.progress {
+            let target = match profile {
+                Profile::Burst { .. } => profile.peak_rate(),
+                _ => profile.rate_at(second as f64 + 0.5),
+            };
+            say(&tally.progress_line(&settings.label, second, target));
+        }
+    })
+    .await
+}
+
+/// Tallies records until every sender is gone, noting acknowledged reservations in the ledger;
+/// at the end of each second it records the sale's seats (when watched) and calls `each_second`.
+pub async fn tally_records(
+    mut inbox: mpsc::UnboundedReceiver<Record>,
+    mut tally: Tally,
+    start: Instant,
     mut seats: Option<watch::Receiver<Option<Seats>>>,
+    mut each_second: impl FnMut(&Tally, usize),
 ) -> (Tally, Ledger) {
     let mut ledger = Ledger::default();
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
@@ -168,13 +189,7 @@ async fn collect(
                 if let Some(current) = seats.as_mut().and_then(|s| *s.borrow_and_update()) {
                     tally.seats(second, current);
                 }
-                if settings.progress {
-                    let target = match profile {
-                        Profile::Burst { .. } => profile.peak_rate(),
-                        _ => profile.rate_at(second as f64 + 0.5),
-                    };
-                    say(&tally.progress_line(&settings.label, second, target));
-                }
+                each_second(&tally, second);
                 second += 1;
             }
         }

@@ -99,6 +99,22 @@ impl LoadClient {
             .unwrap_or(Err(Failure::Timeout))
     }
 
+    /// Sends a request and returns the answer's head and its body unread (for a stream such as
+    /// server-sent events); the timeout covers the head only.
+    pub async fn open(
+        &self,
+        mut request: Request<Body>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, Failure> {
+        request
+            .headers_mut()
+            .insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(Failure::Transport),
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
     /// Opens up to `connections` keep-alive connections by sending that many concurrent `GET`s to
     /// `uri`, so the measurement does not pay for connection set-up. Returns how many answered.
     pub async fn warm_up(&self, uri: &Uri, connections: usize) -> usize {

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod engine;
 pub mod http;
 pub mod machine;
+pub mod queued;
 pub mod report;
 pub mod run;
 pub mod sale;

@@ -8,7 +8,7 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::{audit::AuditReport, chart, scenario::Plan, stats::RunStats};
+use crate::{audit::AuditReport, chart, queued::QueueReport, scenario::Plan, stats::RunStats};
 
 /// What was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +16,8 @@ use crate::{audit::AuditReport, chart, scenario::Plan, stats::RunStats};
 pub enum Kind {
     /// A scenario against the booking API.
     Scenario,
+    /// A queued flash sale: join, wait for admission, reserve with the pass.
+    Queued,
     /// The fixed-body HTTP server under the same load tool.
     HttpCeiling,
     /// redis-benchmark running the reserve script.
@@ -63,6 +65,9 @@ pub struct Report {
     /// The sale audit (scenario runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditReport>,
+    /// What the queue did (queued runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueReport>,
     /// Observations worth reading next to the numbers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -149,6 +154,9 @@ impl Report {
             let _ = writeln!(md, "| buyers | {} |", plan.buyers);
         }
         let _ = writeln!(md, "| audit | {} |", self.audit_verdict());
+        if let Some(queue) = &self.queue {
+            md.push_str(&queue.markdown());
+        }
         let _ = writeln!(
             md,
             "\nOutcomes:\n\n| outcome | class | count |\n|---|---|---|"

@@ -14,6 +14,7 @@ use crate::{
     buyers::{self, Buyer},
     engine::{self, EngineSettings, Outcome},
     http::LoadClient,
+    queued::{self, QueuedRun},
     report::{Kind, Report, Settings},
     sale,
     scenario::{Knobs, Plan, Scenario},
@@ -212,16 +213,6 @@ async fn measure_and_audit(
     wait_until_served(target, &sale.sale_id).await?;
     let zones = sale.zone_ids();
     let key_prefix = format!("{}-", sale.sale_id);
-    let workload = Reserve::new(ReserveSpec {
-        base: target,
-        sale: sale.sale_id.as_str(),
-        tokens: buyers.iter().map(|b| b.access_token.as_str()).collect(),
-        zones: zones.clone(),
-        key_prefix: key_prefix.clone(),
-        mix: plan.mix,
-        expected: plan.expected_codes(),
-        seed: run.seed,
-    })?;
     let redis = backends
         .redis
         .connect()
@@ -241,18 +232,52 @@ async fn measure_and_audit(
         run.name,
         plan.profile.describe()
     ));
-    let Outcome { stats, ledger } = engine::drive(
-        Arc::new(workload),
-        client,
-        &plan.profile,
-        &EngineSettings {
-            max_in_flight,
-            label: run.name.clone(),
-            progress: tool.progress,
-        },
-        Some(seats),
-    )
-    .await?;
+    let tokens: Vec<&str> = buyers.iter().map(|b| b.access_token.as_str()).collect();
+    let (stats, ledger, queue) = match plan.queue {
+        Some(queue_plan) => {
+            let queued = QueuedRun {
+                target,
+                sale: &sale.sale_id,
+                tokens,
+                zone: zones.first().map_or("z1", String::as_str),
+                quantity: plan.mix.min_quantity,
+                key_prefix: key_prefix.clone(),
+                plan: queue_plan,
+                admission_per_second: sale.queue.map_or(1, |q| q.admission_per_second),
+                progress: tool.progress,
+                label: run.name.clone(),
+            };
+            let (stats, ledger, mut report) =
+                queued::drive(queued, client, &plan.profile, Some(seats)).await?;
+            queued::read_queue(&redis, &sale.sale_id, &mut report).await?;
+            (stats, ledger, Some(report))
+        }
+        None => {
+            let workload = Reserve::new(ReserveSpec {
+                base: target,
+                sale: sale.sale_id.as_str(),
+                tokens,
+                zones: zones.clone(),
+                key_prefix: key_prefix.clone(),
+                mix: plan.mix,
+                expected: plan.expected_codes(),
+                seed: run.seed,
+            })?;
+            let Outcome { stats, ledger } = engine::drive(
+                Arc::new(workload),
+                client,
+                &plan.profile,
+                &EngineSettings {
+                    max_in_flight,
+                    label: run.name.clone(),
+                    progress: tool.progress,
+                },
+                Some(seats),
+            )
+            .await?;
+            (stats, ledger, None)
+        }
+    };
     stop.cancel();
     say(&format!(
         "{}: {} answered at {} answers/s, p99 {} ms, {} errors; auditing",
@@ -267,7 +292,7 @@ async fn measure_and_audit(
         .pool(booking::startup::SCHEMA)
         .context("DATABASE_URL")?;
     let user_ids: Vec<uuid::Uuid> = buyers.iter().map(|b| b.user_id).collect();
-    let audit = Auditor::new(redis, db, run.drain_timeout)
+    let mut audit = Auditor::new(redis, db, run.drain_timeout)
         .audit(Subject {
             sale: &sale.sale_id,
             ledger: &ledger,
@@ -277,6 +302,10 @@ async fn measure_and_audit(
             expectations: &plan.expectations,
         })
         .await?;
+    if let Some(queue) = &queue {
+        audit.checks.extend(queue.checks());
+        audit.passed = audit.checks.iter().all(|c| c.passed);
+    }
     let mut notes = Vec::new();
     if let Some(lag) = &stats.send_lag
         && lag.p99 > 5.0
@@ -286,10 +315,15 @@ async fn measure_and_audit(
             lag.p99
         ));
     }
+    let (kind, path) = if queue.is_some() {
+        (Kind::Queued, "queue")
+    } else {
+        (Kind::Scenario, "reservations")
+    };
     Ok(Report {
         name: run.name.clone(),
-        kind: Kind::Scenario,
-        target: format!("{target}/api/v1/sales/{}/reservations", sale.sale_id),
+        kind,
+        target: format!("{target}/api/v1/sales/{}/{path}", sale.sale_id),
         command: tool.command.clone(),
         started_at,
         load: plan.profile.describe(),
@@ -297,6 +331,7 @@ async fn measure_and_audit(
         settings: Some(tool.settings(max_in_flight, warm)),
         stats,
         audit: Some(audit),
+        queue,
         notes,
     })
 }
@@ -363,6 +398,7 @@ pub async fn http_ceiling(
         settings: Some(tool.settings(max_in_flight, warm)),
         stats,
         audit: None,
+        queue: None,
         notes,
     })
 }

@@ -1,6 +1,6 @@
 //! The sale a run reserves in: its shape, and provisioning it through the provisioning library.
 
-use std::time::Duration;
+use std::{fmt::Write as _, time::Duration};
 
 use anyhow::Context;
 use provisioning::{Provisioner, SaleSpec};
@@ -36,6 +36,24 @@ pub struct SaleShape {
     pub hold_ttl_seconds: u32,
     /// Price per seat, minor units (EUR).
     pub price_minor: i64,
+    /// The sale's queue, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueShape>,
+    /// Seconds after provisioning the sale opens (0: open since a minute ago).
+    #[serde(default)]
+    pub opens_in_seconds: u32,
+}
+
+/// The queue of a run's sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueShape {
+    /// Buyers admitted per second.
+    pub admission_per_second: u32,
+    /// Most buyers admitted but not yet reserved at once.
+    pub max_active: u32,
+    /// How long a pass lives, seconds.
+    pub pass_ttl_seconds: u32,
 }
 
 impl SaleShape {
@@ -49,9 +67,23 @@ impl SaleShape {
         u64::from(self.zones) * u64::from(self.seats_per_zone)
     }
 
-    /// The provisioning spec: open since a minute ago, for a day.
+    /// The provisioning spec: open since a minute ago (or in `opens_in_seconds`), for a day.
     pub fn spec(&self) -> anyhow::Result<SaleSpec> {
         let now = OffsetDateTime::now_utc();
+        let starts = if self.opens_in_seconds == 0 {
+            now - Duration::from_secs(60)
+        } else {
+            now + Duration::from_secs(u64::from(self.opens_in_seconds))
+        };
+        let queue = match self.queue {
+            Some(q) => serde_json::json!({
+                "enabled": true,
+                "admissionPerSecond": q.admission_per_second,
+                "maxActive": q.max_active,
+                "passTtlSeconds": q.pass_ttl_seconds,
+            }),
+            None => serde_json::json!({ "enabled": false }),
+        };
         let zones: Vec<serde_json::Value> = self
             .zone_ids()
             .into_iter()
@@ -68,11 +100,12 @@ impl SaleShape {
         // Built from its serialized form, so fields the spec gains with defaults keep them.
         let spec: SaleSpec = serde_json::from_value(serde_json::json!({
             "saleId": self.sale_id,
-            "startsAt": (now - Duration::from_secs(60)).format(&time::format_description::well_known::Rfc3339)?,
+            "startsAt": starts.format(&time::format_description::well_known::Rfc3339)?,
             "endsAt": (now + Duration::from_secs(86_400)).format(&time::format_description::well_known::Rfc3339)?,
             "holdTtlSeconds": self.hold_ttl_seconds,
             "partitions": 3,
             "zones": zones,
+            "queue": queue,
         }))
         .context("building the sale spec")?;
         if let Err(errors) = spec.validate() {
@@ -84,7 +117,7 @@ impl SaleShape {
 
     /// A one-line description for reports.
     pub fn describe(&self) -> String {
-        format!(
+        let mut line = format!(
             "sale {}: {} zone(s) × {} seats = {} seats, per-user cap {}, hold TTL {} s, {}.{:02} EUR a seat",
             self.sale_id,
             self.zones,
@@ -94,7 +127,22 @@ impl SaleShape {
             self.hold_ttl_seconds,
             self.price_minor / 100,
             self.price_minor % 100
-        )
+        );
+        if let Some(q) = self.queue {
+            let _ = write!(
+                line,
+                "; queue admitting {}/s, at most {} admitted at once, passes live {} s",
+                q.admission_per_second, q.max_active, q.pass_ttl_seconds
+            );
+        }
+        if self.opens_in_seconds > 0 {
+            let _ = write!(
+                line,
+                "; opens {} s after provisioning",
+                self.opens_in_seconds
+            );
+        }
+        line
     }
 }
 

@@ -5,7 +5,7 @@ use shared::ids::SaleId;
 
 use crate::{
     audit::Expectation,
-    sale::{MAX_ZONE_SEATS, PRICE_MINOR, SaleShape},
+    sale::{MAX_ZONE_SEATS, PRICE_MINOR, QueueShape, SaleShape},
     schedule::Profile,
     workload::{MAX_QUANTITY, Mix},
 };
@@ -26,6 +26,42 @@ pub enum Scenario {
     Herd,
     /// Retries with the same Idempotency-Key, reused keys, cancels, holds abandoned to expire.
     Dirty,
+    /// A flash sale behind its queue: `--buyers` join (before opening: the pre-queue, shuffled
+    /// at opening), wait to be admitted (server-sent events, or `--wait poll`) and reserve with
+    /// their pass; buyers told the sale sold out leave.
+    Queued,
+}
+
+/// How queued buyers learn they are admitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitMode {
+    /// The queue's server-sent event stream.
+    #[default]
+    Sse,
+    /// Polling the queue status.
+    Poll,
+}
+
+impl WaitMode {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sse => "server-sent events",
+            Self::Poll => "polling",
+        }
+    }
+}
+
+/// What a queued run adds to its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePlan {
+    /// How buyers wait.
+    pub wait: WaitMode,
+    /// The first admitted buyer and every this many after it first try to reserve without
+    /// their pass (which must be refused).
+    pub probe_every: usize,
 }
 
 impl Scenario {
@@ -38,6 +74,7 @@ impl Scenario {
             Self::Spike => "spike",
             Self::Herd => "herd",
             Self::Dirty => "dirty",
+            Self::Queued => "queued",
         }
     }
 }
@@ -84,6 +121,21 @@ pub struct Knobs {
     /// Hold TTL of the sale, seconds.
     #[arg(long)]
     pub hold_ttl: Option<u32>,
+    /// Queued: buyers the queue admits per second.
+    #[arg(long)]
+    pub admission_rate: Option<u32>,
+    /// Queued: most buyers admitted but not yet reserved at once.
+    #[arg(long)]
+    pub max_active: Option<u32>,
+    /// Queued: seconds a queue pass lives.
+    #[arg(long)]
+    pub pass_ttl: Option<u32>,
+    /// Queued: seconds after provisioning the sale opens (joins before it enter the pre-queue).
+    #[arg(long)]
+    pub opens_in: Option<u32>,
+    /// Queued: how buyers wait for admission.
+    #[arg(long, value_enum)]
+    pub wait: Option<WaitMode>,
 }
 
 /// Everything a scenario decides.
@@ -104,12 +156,15 @@ pub struct Plan {
     pub expected: Vec<String>,
     /// Promises the audit checks.
     pub expectations: Vec<Expectation>,
+    /// The queue part of a queued run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueuePlan>,
 }
 
 impl Plan {
     /// The expected refusal codes as static strings (the only ones a plan uses).
     pub fn expected_codes(&self) -> Vec<&'static str> {
-        ["sold_out", "per_user_cap_reached"]
+        ["sold_out", "per_user_cap_reached", "queue_pass_required"]
             .into_iter()
             .filter(|code| self.expected.iter().any(|e| e == code))
             .collect()
@@ -219,6 +274,18 @@ impl Scenario {
                 100,
                 5,
             ),
+            Self::Queued => {
+                let buyers = knobs.buyers.unwrap_or(1000);
+                (
+                    Profile::Burst {
+                        count: buyers as u64,
+                        spread_seconds: knobs.spread.unwrap_or(1.0),
+                    },
+                    Mix::plain(quantity),
+                    buyers,
+                    600,
+                )
+            }
         };
         profile.validate()?;
         let buyers = knobs.buyers.unwrap_or(buyers);
@@ -265,6 +332,24 @@ impl Scenario {
                 vec!["sold_out", "per_user_cap_reached"],
                 vec![Expectation::NothingHeld],
             ),
+            Self::Queued => {
+                // Half as many seats as buyers: the sale sells out and the rest are told so.
+                let seats = knobs.capacity.unwrap_or_else(|| (buyers as u32 / 2).max(1));
+                let mut expectations = vec![Expectation::AcknowledgedWithinCaps];
+                if quantity == 1 {
+                    // Each admitted buyer takes one seat; admission stops when none is left.
+                    expectations.push(Expectation::SeatsTaken(
+                        (buyers as i64).min(i64::from(seats)),
+                    ));
+                }
+                (
+                    1,
+                    seats,
+                    knobs.per_user_cap.unwrap_or(4),
+                    vec!["sold_out", "queue_pass_required"],
+                    expectations,
+                )
+            }
             Self::Sustained | Self::Ramp | Self::Spike => {
                 let needed = (seats_wanted as f64 * HEADROOM).ceil() as u64 + 100;
                 let zones = knobs
@@ -296,6 +381,27 @@ impl Scenario {
         if !(1..=3600).contains(&hold_ttl_seconds) {
             return Err("--hold-ttl must be 1 to 3600 seconds".into());
         }
+        let (queue, opens_in_seconds) = match self {
+            Self::Queued => {
+                let shape = QueueShape {
+                    admission_per_second: knobs.admission_rate.unwrap_or(200),
+                    max_active: knobs.max_active.unwrap_or(100),
+                    pass_ttl_seconds: knobs.pass_ttl.unwrap_or(120),
+                };
+                if !(1..=100_000).contains(&shape.admission_per_second) {
+                    return Err("--admission-rate must be 1 to 100000".into());
+                }
+                if shape.max_active == 0 {
+                    return Err("--max-active must be at least 1".into());
+                }
+                if !(1..=3600).contains(&shape.pass_ttl_seconds) {
+                    return Err("--pass-ttl must be 1 to 3600 seconds".into());
+                }
+                let opens_in = knobs.opens_in.unwrap_or(2);
+                (Some(shape), opens_in)
+            }
+            _ => (None, 0),
+        };
         Ok(Plan {
             scenario: self,
             profile,
@@ -306,11 +412,17 @@ impl Scenario {
                 per_user_cap: cap,
                 hold_ttl_seconds,
                 price_minor: PRICE_MINOR,
+                queue,
+                opens_in_seconds,
             },
             mix,
             buyers,
             expected: expected.into_iter().map(str::to_owned).collect(),
             expectations,
+            queue: (self == Self::Queued).then(|| QueuePlan {
+                wait: knobs.wait.unwrap_or_default(),
+                probe_every: 10,
+            }),
         })
     }
 }
@@ -375,6 +487,30 @@ mod tests {
         assert!(plan.mix.retry > 0.0 && plan.mix.cancel > 0.0 && plan.mix.conflict > 0.0);
         assert!(plan.expectations.contains(&Expectation::NothingHeld));
         assert!(plan.sale.hold_ttl_seconds <= 10);
+    }
+
+    #[test]
+    fn a_queued_sale_sells_half_as_many_seats_as_it_has_buyers_and_opens_later() {
+        let knobs = Knobs {
+            buyers: Some(40),
+            admission_rate: Some(20),
+            ..Knobs::default()
+        };
+        let plan = Scenario::Queued.plan(&knobs, sale()).unwrap();
+        assert_eq!(plan.sale.capacity(), 20);
+        assert!(plan.expectations.contains(&Expectation::SeatsTaken(20)));
+        assert_eq!(plan.sale.queue.unwrap().admission_per_second, 20);
+        assert_eq!(plan.sale.opens_in_seconds, 2);
+        assert_eq!(plan.queue.unwrap().wait, WaitMode::Sse);
+        assert_eq!(plan.profile.arrivals().count(), 40);
+        let spec = plan.sale.spec().unwrap();
+        assert!(spec.queue.enabled);
+        assert!(spec.starts_at > time::OffsetDateTime::now_utc());
+        let bad = Knobs {
+            admission_rate: Some(0),
+            ..Knobs::default()
+        };
+        assert!(Scenario::Queued.plan(&bad, sale()).is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::{
 pub const RESERVE_GATEWAY: &str = "reserve-gateway";
 /// Report name of the reserve run straight at booking.
 pub const RESERVE_DIRECT: &str = "reserve-direct";
+/// Report name of the queued flash sale through the gateway.
+pub const QUEUED_GATEWAY: &str = "queued-gateway";
 /// Report name of the fixed-body HTTP ceiling.
 pub const CEILING_HTTP: &str = "ceiling-http";
 /// Report name of the redis-benchmark ceiling.
@@ -31,10 +33,16 @@ pub fn read_reports(dir: &Path) -> anyhow::Result<Vec<Report>> {
         }
     }
     let rank = |name: &str| {
-        [RESERVE_GATEWAY, RESERVE_DIRECT, CEILING_HTTP, CEILING_REDIS]
-            .iter()
-            .position(|n| *n == name)
-            .unwrap_or(usize::MAX)
+        [
+            RESERVE_GATEWAY,
+            RESERVE_DIRECT,
+            QUEUED_GATEWAY,
+            CEILING_HTTP,
+            CEILING_REDIS,
+        ]
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(usize::MAX)
     };
     reports.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then(a.name.cmp(&b.name)));
     Ok(reports)
@@ -43,6 +51,7 @@ pub fn read_reports(dir: &Path) -> anyhow::Result<Vec<Report>> {
 fn what(report: &Report) -> &'static str {
     match report.kind {
         Kind::Scenario => "reserve (POST, open loop)",
+        Kind::Queued => "join, wait for admission, reserve with the pass (open-loop joins)",
         Kind::HttpCeiling => "fixed body (GET, open loop)",
         Kind::RedisCeiling => "reserve script (EVALSHA, closed loop)",
     }
@@ -156,6 +165,21 @@ pub fn render(
             "reserve-script calls redis-benchmark makes",
         ),
         ("BENCH_REDIS_CLIENTS", "50", "redis-benchmark connections"),
+        (
+            "BENCH_QUEUE_BUYERS",
+            "BENCH_BUYERS",
+            "buyers of the queued flash sale (it has half as many seats)",
+        ),
+        (
+            "BENCH_QUEUE_RATE",
+            "500",
+            "admissions per second of the queued sale",
+        ),
+        (
+            "BENCH_QUEUE_MAX_ACTIVE",
+            "200",
+            "buyers admitted but not yet reserved at once in the queued sale",
+        ),
         ("BENCH_THREADS", "1", "worker threads of the load tool"),
         (
             "BENCH_MAX_IN_FLIGHT",
@@ -264,6 +288,20 @@ pub fn render(
              reserve run met its rate; the ceilings are offered more than the machine answers \
              and show what it can.\n",
         );
+    }
+    for r in reports.iter().filter(|r| r.kind == Kind::Queued) {
+        let Some(queue) = &r.queue else { continue };
+        let _ = writeln!(
+            md,
+            "\n## Queued flash sale: {}\n\nBuyers join the sale's queue (those before opening are shuffled at opening), \
+             wait for their admission by {}, and reserve with the single-use pass it hands them; \
+             buyers told the sale sold out leave. The first admitted buyer and every tenth after \
+             it first try to reserve without the pass, which must be refused.\n",
+            r.name,
+            queue.wait.name()
+        );
+        md.push_str("| | |\n|---|---|\n");
+        md.push_str(&queue.markdown());
     }
     if let Some(gateway) = gateway {
         let (met, criteria) = target_verdict(gateway);
@@ -378,6 +416,7 @@ mod tests {
                 },
                 ..RunStats::default()
             },
+            queue: None,
             audit: passed.map(|passed| AuditReport {
                 passed,
                 checks: vec![Check {
@@ -426,6 +465,37 @@ mod tests {
         assert!(md.contains("**MET** in this run"), "{md}");
         assert!(md.contains("STACK"));
         assert!(!md.contains("What each change bought"));
+    }
+
+    #[test]
+    fn a_queued_run_gets_its_own_section_with_the_queue_figures() {
+        let mut queued = report(QUEUED_GATEWAY, Kind::Queued, 500.0, 30.0, Some(true));
+        queued.queue = Some(crate::queued::QueueReport {
+            wait: crate::scenario::WaitMode::Sse,
+            buyers: 1000,
+            joined: 1000,
+            pre_queue: 1000,
+            admitted: 500,
+            reserved: 500,
+            told_sold_out: 500,
+            left: 500,
+            probes: 50,
+            probes_refused: 50,
+            position_updates: 4000,
+            admitted_by_queue: 500,
+            admission_per_second: 500,
+            measured_admission_rate: Some(480.0),
+            admission_span: Some((500, 1.04)),
+            waited: Latency::default(),
+        });
+        let reports = vec![
+            report(RESERVE_GATEWAY, Kind::Scenario, 10_000.0, 40.0, Some(true)),
+            queued,
+        ];
+        let md = render(&reports, &machine(), "r", None, None);
+        assert!(md.contains("## Queued flash sale: queued-gateway"), "{md}");
+        assert!(md.contains("| admission rate | 500 configured, 480/s measured by the queue |"));
+        assert!(md.contains("join, wait for admission, reserve with the pass"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use loadtest::{
     report::{Kind, Report},
-    scenario::{Knobs, Scenario},
+    scenario::{Knobs, Scenario, WaitMode},
 };
 
 use crate::helpers::{Stack, tool};
@@ -98,4 +98,84 @@ async fn dirty_traffic_retries_reuses_keys_cancels_and_abandons_holds_and_the_bo
         "{}",
         audit.render()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_flash_sale_through_the_gateway_admits_at_its_rate_sells_out_and_tells_the_rest() {
+    let stack = Stack::start("queued").await;
+    let knobs = Knobs {
+        buyers: Some(30),
+        capacity: Some(10),
+        admission_rate: Some(20),
+        max_active: Some(5),
+        opens_in: Some(2),
+        spread: Some(0.5),
+        ..Knobs::default()
+    };
+    let run = stack.run(Scenario::Queued, &stack.gateway, knobs);
+    let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
+        .await
+        .unwrap();
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.passed, "{}", audit.render());
+    assert_eq!(report.kind, Kind::Queued);
+    let queue = report.queue.as_ref().unwrap();
+    assert_eq!(queue.joined, 30);
+    assert_eq!(queue.pre_queue, 30, "every join came before opening");
+    assert_eq!((queue.admitted, queue.reserved), (10, 10));
+    assert_eq!(queue.told_sold_out, 20);
+    assert_eq!(queue.left, 20);
+    assert_eq!(queue.probes, queue.probes_refused);
+    assert!(queue.probes >= 1, "{queue:?}");
+    assert!(queue.position_updates >= 30, "{queue:?}");
+    assert_eq!(queue.waited.count, 10);
+    let stats = &report.stats;
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    assert_eq!(stats.ok.get("joined"), Some(&30));
+    assert_eq!(stats.ok.get("201"), Some(&10));
+    assert_eq!(stats.ok.get("left"), Some(&20));
+    assert_eq!(
+        stats.rejected.get("queue_pass_required").copied(),
+        Some(queue.probes)
+    );
+    for name in [
+        "the queue admitted nobody twice",
+        "no reservation without a queue pass",
+        "admission held its configured rate",
+        "every buyer was admitted or told the sale sold out",
+        "exactly the expected seats were taken",
+    ] {
+        assert!(
+            audit.checks.iter().any(|c| c.name == name && c.passed),
+            "{name}: {}",
+            audit.render()
+        );
+    }
+    let md = report.markdown(None);
+    assert!(md.contains("| wait for admission |"), "{md}");
+}
+
+#[tokio::test]
+async fn queued_buyers_may_poll_instead_of_following_events() {
+    let stack = Stack::start("queued-poll").await;
+    let knobs = Knobs {
+        buyers: Some(8),
+        capacity: Some(4),
+        admission_rate: Some(50),
+        opens_in: Some(0),
+        wait: Some(WaitMode::Poll),
+        ..Knobs::default()
+    };
+    let run = stack.run(Scenario::Queued, &stack.booking, knobs);
+    let mut run = run;
+    run.auth = stack.auth.clone();
+    let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
+        .await
+        .unwrap();
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.passed, "{}", audit.render());
+    let queue = report.queue.as_ref().unwrap();
+    assert_eq!(queue.wait, WaitMode::Poll);
+    assert_eq!((queue.reserved, queue.told_sold_out), (4, 4));
+    assert_eq!(queue.pre_queue, 0, "the sale was open when they came");
 }
