@@ -21,7 +21,7 @@ use hyper::{
     body::Bytes,
     header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue},
 };
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use shared::{ids::SaleId, keys::SaleKeys};
 use tokio::{
@@ -73,10 +73,10 @@ pub struct QueueReport {
     pub admitted_by_queue: u64,
     /// Admissions per second the sale was configured for.
     pub admission_per_second: u32,
-    /// Admissions per second the queue made, from its own samples, from the first admission
-    /// until the last (the sale sold out or the line emptied).
+    /// Admissions per second the queue made after its first batch, until its last admission
+    /// (the sale sold out or the line emptied), by its own clock.
     pub measured_admission_rate: Option<f64>,
-    /// Admissions the queue made from its first to its last, and over how many seconds.
+    /// Admissions after the first batch, and the seconds from the first admission to the last.
     pub admission_span: Option<(u64, f64)>,
     /// From a join's answer to the admission, milliseconds.
     pub waited: Latency,
@@ -569,47 +569,56 @@ async fn collect(
     .await
 }
 
-/// Reads the queue's own counts into the report: admissions counted, and the admission rate from
-/// its once-a-second samples (`q:drain`, newest first, `ms:admitted`).
+/// Reads the queue's own counts into the report: admissions counted, and the admission rate
+/// from the times of its first and last admissions (`q:state`).
 pub async fn read_queue(
     redis: &ConnectionManager,
     sale: &SaleId,
     report: &mut QueueReport,
 ) -> anyhow::Result<()> {
-    let keys = SaleKeys::new(sale);
     let mut conn = redis.clone();
-    let admitted: Option<u64> = conn.hget(keys.queue("state"), "admitted").await?;
+    let (admitted, first_ms, first_batch, last_ms): (
+        Option<u64>,
+        Option<i64>,
+        Option<u64>,
+        Option<i64>,
+    ) = redis::cmd("HMGET")
+        .arg(SaleKeys::new(sale).queue("state"))
+        .arg(&[
+            "admitted",
+            "first_admitted_ms",
+            "first_batch",
+            "last_admitted_ms",
+        ])
+        .query_async(&mut conn)
+        .await?;
     report.admitted_by_queue = admitted.unwrap_or_default();
-    let samples: Vec<String> = conn.lrange(keys.queue("drain"), 0, -1).await?;
-    let mut samples: Vec<(i64, u64)> = samples
-        .iter()
-        .filter_map(|s| {
-            let (at, n) = s.split_once(':')?;
-            Some((at.parse().ok()?, n.parse().ok()?))
-        })
-        .collect();
-    samples.sort_unstable();
-    report.admission_span = admission_span(&samples);
+    report.admission_span = admission_span(
+        report.admitted_by_queue,
+        first_batch.unwrap_or_default(),
+        first_ms.zip(last_ms),
+    );
     report.measured_admission_rate = report
         .admission_span
-        .filter(|(_, seconds)| *seconds > 0.0)
         .map(|(n, seconds)| (n as f64 / seconds * 10.0).round() / 10.0);
     Ok(())
 }
 
-/// From the last sample before admissions began to the first that reached the final count:
-/// `(admissions, seconds)`.
-pub fn admission_span(samples: &[(i64, u64)]) -> Option<(u64, f64)> {
-    let last = samples.last()?.1;
-    let begin = samples
-        .iter()
-        .rposition(|(_, n)| *n == samples.first().map_or(0, |s| s.1))?;
-    let end = samples.iter().position(|(_, n)| *n == last)?;
-    if end <= begin {
-        return None;
-    }
-    let (from, to) = (samples[begin], samples[end]);
-    Some((to.1 - from.1, (to.0 - from.0) as f64 / 1000.0))
+/// Admissions after the first batch, and the seconds from the first admission to the last:
+/// the bucket may hand out a second's worth at once before the first, and then no more than
+/// the rate.
+pub fn admission_span(
+    admitted: u64,
+    first_batch: u64,
+    first_and_last_ms: Option<(i64, i64)>,
+) -> Option<(u64, f64)> {
+    let (first, last) = first_and_last_ms?;
+    (last > first).then(|| {
+        (
+            admitted.saturating_sub(first_batch),
+            (last - first) as f64 / 1000.0,
+        )
+    })
 }
 
 impl QueueReport {
@@ -701,7 +710,8 @@ impl QueueReport {
         ));
         let rate = f64::from(self.admission_per_second);
         let rate_problems = match self.admission_span {
-            // The bucket holds up to a second of admissions before the first.
+            // The bucket holds up to a second of admissions: what the first batch left may
+            // follow it at once.
             Some((n, seconds)) if n as f64 > rate * (seconds + 1.0) + 1.0 => vec![format!(
                 "{n} admissions in {seconds:.1} s at a configured {rate}/s"
             )],
@@ -712,10 +722,10 @@ impl QueueReport {
             rate_problems,
             match self.admission_span {
                 Some((n, seconds)) => format!(
-                    "{n} admissions in {seconds:.1} s ({}/s) at a configured {rate}/s",
+                    "{n} admissions after the first batch in {seconds:.1} s ({}/s) at a configured {rate}/s",
                     self.measured_admission_rate.unwrap_or_default()
                 ),
-                None => format!("too few samples to measure; configured {rate}/s"),
+                None => format!("every admission came in one batch; configured {rate}/s"),
             },
         ));
         let unanswered = self
@@ -767,16 +777,13 @@ mod tests {
 
     #[test]
     fn the_admission_span_runs_from_the_first_admission_to_the_last() {
-        let samples = [
-            (0, 0),
-            (1_000, 0),
-            (2_000, 10),
-            (3_000, 20),
-            (4_000, 25),
-            (5_000, 25),
-        ];
-        assert_eq!(admission_span(&samples), Some((25, 3.0)));
-        assert_eq!(admission_span(&[(0, 0), (1_000, 0)]), None);
+        assert_eq!(admission_span(25, 5, Some((1_000, 3_000))), Some((20, 2.0)));
+        assert_eq!(
+            admission_span(5, 5, Some((1_000, 1_000))),
+            None,
+            "one batch"
+        );
+        assert_eq!(admission_span(0, 0, None), None);
     }
 
     #[test]

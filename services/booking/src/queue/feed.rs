@@ -87,8 +87,7 @@ pub async fn run(
         for sale in list {
             let cached = cache.entry(sale.clone()).or_default();
             match step(&store, &sale, cached).await {
-                Ok(Some(snapshot)) => feeds.publish(&sale, snapshot),
-                Ok(None) => {}
+                Ok(snapshot) => feeds.publish(&sale, snapshot),
                 Err(err) => {
                     tracing::warn!(sale.id = %sale, error = %err, "queue step failed; will retry")
                 }
@@ -101,12 +100,11 @@ async fn step(
     store: &QueueStore,
     sale: &SaleId,
     cached: &mut Cached,
-) -> redis::RedisResult<Option<Snapshot>> {
+) -> redis::RedisResult<Snapshot> {
     let (admitted, mut summary) = match store.tick(sale).await? {
-        Tick::NoSale => return Ok(None),
-        Tick::Off => {
+        Tick::NoSale | Tick::Off => {
             *cached = Cached::default();
-            return Ok(Some(Snapshot::Off));
+            return Ok(Snapshot::Off);
         }
         Tick::On { admitted, summary } => (admitted, summary),
     };
@@ -126,9 +124,9 @@ async fn step(
     if summary.phase == Phase::Open && summary.pre_total > 0 && cached.pre_queue.is_none() {
         cached.pre_queue = Some(Arc::new(store.pre_queue_tickets(sale).await?));
     }
-    Ok(Some(Snapshot::On(Live {
+    Ok(Snapshot::On(Live {
         summary,
         gaps: Arc::clone(&cached.gaps),
         pre_queue: cached.pre_queue.clone(),
-    })))
+    }))
 }

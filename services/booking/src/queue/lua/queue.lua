@@ -1,7 +1,8 @@
 -- Prelude of the queue scripts (after the booking prelude). One sale's queue:
 --   q:state    hash: phase (pre -> sealed -> open), seed, pre_total, placed, next (last ticket
 --              handed out), head (highest ticket admitted), tokens and last_ms (the admission
---              bucket), admitted, lapsed, soldout, gaps_ver, preseq, sample_ms
+--              bucket), admitted, lapsed, soldout, gaps_ver, preseq, sample_ms, and
+--              first_admitted_ms, first_batch and last_admitted_ms (to measure the rate)
 --   q:pre      zset: buyers who joined before opening, by order of joining
 --   q:line     zset: waiting buyers by ticket
 --   q:tickets  hash: buyer -> ticket, or 'pre' while in the pre-queue

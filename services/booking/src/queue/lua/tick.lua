@@ -37,7 +37,9 @@ if admitting and free > 0 then
     admitted = #popped / 2
     if admitted > 0 then
       tokens = tokens - admitted
-      redis.call('HSET', KEYS[2], 'head', head)
+      redis.call('HSET', KEYS[2], 'head', head, 'last_admitted_ms', now)
+      redis.call('HSETNX', KEYS[2], 'first_admitted_ms', now)
+      redis.call('HSETNX', KEYS[2], 'first_batch', admitted)
       redis.call('HINCRBY', KEYS[2], 'admitted', admitted)
       redis.call('ZREMRANGEBYSCORE', q('gaps'), '-inf', head)
     end
