@@ -73,8 +73,12 @@ pub struct QueueReport {
     pub admitted_by_queue: u64,
     /// Admissions per second the sale was configured for.
     pub admission_per_second: u32,
+    /// Buyers the queue admitted at once in its first batch (up to a second's worth).
+    #[serde(default)]
+    pub first_batch: u64,
     /// Admissions per second the queue made after its first batch, until its last admission
-    /// (the sale sold out or the line emptied), by its own clock.
+    /// (the sale sold out or the line emptied), by its own clock; it may draw on what the first
+    /// batch left of the bucket.
     pub measured_admission_rate: Option<f64>,
     /// Admissions after the first batch, and the seconds from the first admission to the last.
     pub admission_span: Option<(u64, f64)>,
@@ -517,6 +521,7 @@ pub async fn drive(
         position_updates: 0,
         admitted_by_queue: 0,
         admission_per_second: run.admission_per_second,
+        first_batch: 0,
         measured_admission_rate: None,
         admission_span: None,
         waited: Latency::default(),
@@ -593,6 +598,7 @@ pub async fn read_queue(
         .query_async(&mut conn)
         .await?;
     report.admitted_by_queue = admitted.unwrap_or_default();
+    report.first_batch = first_batch.unwrap_or_default();
     report.admission_span = admission_span(
         report.admitted_by_queue,
         first_batch.unwrap_or_default(),
@@ -641,10 +647,14 @@ impl QueueReport {
         );
         let _ = writeln!(
             md,
-            "| admission rate | {} configured, {} measured by the queue |",
+            "| admission | {}/s configured, up to a second's worth at once; {} admitted: {} in the first batch{} |",
             self.admission_per_second,
-            self.measured_admission_rate
-                .map_or_else(|| "–".to_owned(), |r| format!("{r}/s"))
+            self.admitted_by_queue,
+            self.first_batch,
+            self.admission_span
+                .map_or_else(String::new, |(n, seconds)| format!(
+                    ", then {n} in {seconds:.1} s"
+                ))
         );
         let _ = writeln!(
             md,
@@ -802,6 +812,7 @@ mod tests {
             position_updates: 20,
             admitted_by_queue: 5,
             admission_per_second: 10,
+            first_batch: 1,
             measured_admission_rate: Some(5.0),
             admission_span: Some((5, 1.0)),
             waited: Latency::default(),

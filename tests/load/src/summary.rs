@@ -484,8 +484,9 @@ mod tests {
             position_updates: 4000,
             admitted_by_queue: 500,
             admission_per_second: 500,
+            first_batch: 100,
             measured_admission_rate: Some(480.0),
-            admission_span: Some((500, 1.04)),
+            admission_span: Some((400, 0.83)),
             waited: Latency::default(),
         });
         let reports = vec![
@@ -494,7 +495,9 @@ mod tests {
         ];
         let md = render(&reports, &machine(), "r", None, None);
         assert!(md.contains("## Queued flash sale: queued-gateway"), "{md}");
-        assert!(md.contains("| admission rate | 500 configured, 480/s measured by the queue |"));
+        assert!(md.contains(
+            "| admission | 500/s configured, up to a second's worth at once; 500 admitted: 100 in the first batch, then 400 in 0.8 s |"
+        ));
         assert!(md.contains("join, wait for admission, reserve with the pass"));
     }
 

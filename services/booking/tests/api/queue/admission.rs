@@ -54,16 +54,17 @@ async fn two_replicas_together_admit_at_the_configured_rate() {
         (times.len() > 10 && times[times.len() - 1] - times[0] >= 4_500).then_some(times)
     })
     .await;
-    // The bucket holds at most one second of admissions while nobody waits, so the first batch
-    // may be up to 10 at once; after it, 10 a second.
+    // The bucket holds at most one second of admissions while nobody waits, so the first
+    // admissions may come up to 10 at once; after them, 10 a second. One replica's worth would
+    // be about 40 in 4 s, two replicas each admitting at the rate about 80.
     let start = times[0];
     let first_batch = times.iter().filter(|t| **t == start).count();
     assert!(first_batch <= 10, "first batch {first_batch}");
     let within = |from: i64, to: i64| times.iter().filter(|t| **t > from && **t <= to).count();
     let admitted = within(start, start + 4_000);
     assert!(
-        (32..=48).contains(&admitted),
-        "{admitted} admitted in the 4 s after the first batch at 10/s by two replicas (40 expected)"
+        (32..=50).contains(&admitted),
+        "{admitted} admitted in the 4 s after the first batch at 10/s by two replicas (40 + what the first batch left of the bucket expected)"
     );
     world.audit().await;
 }
