@@ -732,7 +732,8 @@ impl QueueReport {
             rate_problems,
             match self.admission_span {
                 Some((n, seconds)) => format!(
-                    "{n} admissions after the first batch in {seconds:.1} s ({}/s) at a configured {rate}/s",
+                    "{} at once, then {n} in {seconds:.1} s ({}/s, drawing on what the first batch left of the bucket); at most {rate} × ({seconds:.1} + 1) allowed",
+                    self.first_batch,
                     self.measured_admission_rate.unwrap_or_default()
                 ),
                 None => format!("every admission came in one batch; configured {rate}/s"),
