@@ -39,9 +39,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command;
-    let mut out = std::io::stdout().lock();
+    // Locked per line: a lock held while the controller runs would block every log line written
+    // from another thread.
+    let out = || std::io::stdout().lock();
     if let Command::Crd = command {
-        write!(out, "{}", crd::crd_yaml()?)?;
+        write!(out(), "{}", crd::crd_yaml()?)?;
         return Ok(());
     }
     let _telemetry = shared::telemetry::init("operator");
@@ -60,18 +62,22 @@ async fn main() -> anyhow::Result<()> {
             let spec = SaleSpec::from_yaml(&text)
                 .with_context(|| format!("parsing {}", file.display()))?;
             backend.provision(&spec).await?;
-            writeln!(out, "sale {} provisioned", spec.sale_id)?;
+            writeln!(out(), "sale {} provisioned", spec.sale_id)?;
             for zone in backend.inventory(&spec).await? {
                 writeln!(
-                    out,
+                    out(),
                     "  {}: {} seats, {} available, {} held, {} sold",
-                    zone.zone, zone.capacity, zone.available, zone.held, zone.sold
+                    zone.zone,
+                    zone.capacity,
+                    zone.available,
+                    zone.held,
+                    zone.sold
                 )?;
             }
         }
         Command::Deprovision { sale } => {
             backend.delete(&sale).await?;
-            writeln!(out, "sale {sale} deprovisioned")?;
+            writeln!(out(), "sale {sale} deprovisioned")?;
         }
         Command::Run | Command::Crd => {
             let client = kube::Client::try_default()

@@ -40,9 +40,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
-    let mut out = std::io::stdout().lock();
+    // Locked only by the one-shot subcommands: a lock held while serving would block every log
+    // line written from another thread.
+    let out = || std::io::stdout().lock();
     if let Command::Openapi = command {
-        writeln!(out, "{}", ApiDoc::openapi().to_pretty_json()?)?;
+        writeln!(out(), "{}", ApiDoc::openapi().to_pretty_json()?)?;
         return Ok(());
     }
     let _telemetry = shared::telemetry::init("auth");
@@ -51,13 +53,13 @@ async fn main() -> anyhow::Result<()> {
         Command::RotateKey => {
             let kid = KeyDir::new(&config.keys_dir).rotate()?;
             writeln!(
-                out,
+                out(),
                 "new signing key {kid}; services pick it up within 30 s"
             )?;
         }
         Command::RetireKey { kid } => {
             KeyDir::new(&config.keys_dir).retire(&kid)?;
-            writeln!(out, "retired {kid}")?;
+            writeln!(out(), "retired {kid}")?;
         }
         Command::MakeAdmin { email } => {
             let email = auth::domain::Email::parse(&email).map_err(anyhow::Error::msg)?;
@@ -67,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
             if !store::set_role_by_email(&pool, email.as_str(), Role::Admin).await? {
                 anyhow::bail!("no account with email {}", email.as_str());
             }
-            writeln!(out, "{} is now an admin", email.as_str())?;
+            writeln!(out(), "{} is now an admin", email.as_str())?;
         }
         Command::Serve | Command::Openapi => {
             let app = Application::build(config).await?;
