@@ -48,6 +48,8 @@ pub struct WorkloadDefaults {
     pub psp_url: Option<String>,
     /// The Secret key holding the PSP webhook secret.
     pub psp_webhook_secret: SecretKey,
+    /// The Secret key holding the PSP API key.
+    pub psp_api_key: SecretKey,
     /// `RUST_LOG` of the workloads.
     pub rust_log: String,
 }
@@ -78,6 +80,12 @@ impl WorkloadDefaults {
                 "OPERATOR_PSP_WEBHOOK",
                 "booking-rush-psp",
                 "webhook-secret",
+            ),
+            psp_api_key: SecretKey::from_env(
+                env,
+                "OPERATOR_PSP_API_KEY",
+                "booking-rush-psp",
+                "api-key",
             ),
             rust_log: env.string_or("OPERATOR_WORKLOAD_RUST_LOG", "info"),
         }

@@ -300,6 +300,7 @@ pub fn environment(fs: &FlashSale, workload: Workload, defaults: &WorkloadDefaul
             ),
             from_secret("DATABASE_URL", &defaults.database),
             from_secret("PAYMENT_PSP_WEBHOOK_SECRET", &defaults.psp_webhook_secret),
+            from_secret("PAYMENT_PSP_API_KEY", &defaults.psp_api_key),
         ],
     };
     for extra in &workload.spec(fs).env {
@@ -708,6 +709,22 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!(secret.name, "booking-rush-psp");
+        let api_key = env_value(env, "PAYMENT_PSP_API_KEY").unwrap();
+        let key_ref = api_key
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (key_ref.name.as_str(), key_ref.key.as_str()),
+            ("booking-rush-psp", "api-key")
+        );
+        assert!(
+            api_key.value.is_none(),
+            "the API key never sits in the manifest"
+        );
         assert_eq!(
             objects.payment.service.spec.unwrap().ports.unwrap()[0].port,
             8084
