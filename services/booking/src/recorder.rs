@@ -3,9 +3,8 @@
 
 use std::time::Instant;
 
-use rdkafka::message::BorrowedMessage;
 use shared::{
-    consume::{Subscription, backoff},
+    consume::{Subscription, backoff, decode_batch},
     events::{BookingEvent, Envelope},
 };
 use sqlx::PgPool;
@@ -23,7 +22,7 @@ pub async fn run(mut subscription: Subscription, pool: PgPool, shutdown: Cancell
         if batch.is_empty() {
             continue;
         }
-        let events = decode(&batch);
+        let events = decode_batch::<BookingEvent>(&batch, "booking_recorder_undecodable_total");
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -56,22 +55,6 @@ pub async fn run(mut subscription: Subscription, pool: PgPool, shutdown: Cancell
         }
         subscription.commit(&batch);
     }
-}
-
-fn decode(batch: &[BorrowedMessage<'_>]) -> Vec<Envelope<BookingEvent>> {
-    batch
-        .iter()
-        .filter_map(
-            |message| match shared::kafka::decode::<BookingEvent>(message) {
-                Ok(envelope) => Some(envelope),
-                Err(err) => {
-                    tracing::error!(error = %err, "undecodable booking event skipped");
-                    metrics::counter!("booking_recorder_undecodable_total").increment(1);
-                    None
-                }
-            },
-        )
-        .collect()
 }
 
 /// Records each event in its own transaction; an event refused as an oversell is kept in

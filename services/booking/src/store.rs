@@ -323,6 +323,19 @@ pub async fn reservations_of_user(
     .await
 }
 
+/// Every recorded reservation of a sale, oldest first.
+pub async fn reservations_of_sale(
+    pool: &PgPool,
+    sale: &SaleId,
+) -> Result<Vec<ReservationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ROW_COLUMNS} FROM reservations WHERE sale_id = $1 ORDER BY reservation_id"
+    ))
+    .bind(sale.as_str())
+    .fetch_all(pool)
+    .await
+}
+
 /// Recorded counts of one zone.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ZoneTotals {

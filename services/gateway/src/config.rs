@@ -79,17 +79,6 @@ impl RouteTimeouts {
     }
 }
 
-fn upstream(env: &Env, name: &str, default: &str) -> Result<String, ConfigError> {
-    let value = env.string_or(name, default);
-    if !(value.starts_with("http://") || value.starts_with("https://")) {
-        return Err(ConfigError {
-            name: name.into(),
-            reason: format!("{value:?} is not an http(s) URL"),
-        });
-    }
-    Ok(value.trim_end_matches('/').to_owned())
-}
-
 impl GatewayConfig {
     /// Reads `GATEWAY_*` and the shared variables, with local defaults.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -97,20 +86,14 @@ impl GatewayConfig {
             http: HttpConfig::from_env(env, "GATEWAY", 8080)?,
             auth: AuthConfig::from_env(env)?,
             upstreams: Upstreams {
-                auth: upstream(env, "GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:8081")?,
-                catalog: upstream(env, "GATEWAY_CATALOG_UPSTREAM", "http://127.0.0.1:8082")?,
-                booking: upstream(env, "GATEWAY_BOOKING_UPSTREAM", "http://127.0.0.1:8083")?,
-                payment: upstream(env, "GATEWAY_PAYMENT_UPSTREAM", "http://127.0.0.1:8084")?,
-                sale_booking: upstream(
-                    env,
-                    "GATEWAY_SALE_BOOKING_UPSTREAM",
-                    "http://127.0.0.1:8083",
-                )?,
-                sale_payment: upstream(
-                    env,
-                    "GATEWAY_SALE_PAYMENT_UPSTREAM",
-                    "http://127.0.0.1:8084",
-                )?,
+                auth: env.http_url_or("GATEWAY_AUTH_UPSTREAM", "http://127.0.0.1:8081")?,
+                catalog: env.http_url_or("GATEWAY_CATALOG_UPSTREAM", "http://127.0.0.1:8082")?,
+                booking: env.http_url_or("GATEWAY_BOOKING_UPSTREAM", "http://127.0.0.1:8083")?,
+                payment: env.http_url_or("GATEWAY_PAYMENT_UPSTREAM", "http://127.0.0.1:8084")?,
+                sale_booking: env
+                    .http_url_or("GATEWAY_SALE_BOOKING_UPSTREAM", "http://127.0.0.1:8083")?,
+                sale_payment: env
+                    .http_url_or("GATEWAY_SALE_PAYMENT_UPSTREAM", "http://127.0.0.1:8084")?,
             },
             timeouts: RouteTimeouts::from_env(env)?,
             trusted_proxies: shared::net::parse_cidrs(env, "GATEWAY_TRUSTED_PROXIES", "")?,

@@ -109,6 +109,50 @@ fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, Prob
     })
 }
 
+/// A client's `Idempotency-Key` header: 1-128 visible ASCII characters, required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Checks length and characters.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("Idempotency-Key must be 1-128 visible ASCII characters".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.headers.get("idempotency-key").ok_or_else(|| {
+            Problem::bad_request(
+                "missing_idempotency_key",
+                "send a unique Idempotency-Key header with this request",
+            )
+            .with_field("Idempotency-Key", "required")
+        })?;
+        let text = raw.to_str().map_err(|_| {
+            Problem::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+            .with_field("Idempotency-Key", "not visible ASCII")
+        })?;
+        Self::parse(text).map_err(|m| {
+            Problem::bad_request("invalid_idempotency_key", m.clone())
+                .with_field("Idempotency-Key", m)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +169,14 @@ mod tests {
         let problem = parse_json::<Body>(br#"{"zone":"a","quantity":-1}"#).unwrap_err();
         assert_eq!(problem.status, 422);
         assert_eq!(problem.errors[0].field, "quantity");
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        assert!(IdempotencyKey::parse("abc-123").is_ok());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
     }
 
     #[test]

@@ -213,6 +213,16 @@ impl EventPublisher {
         self.send(topic, Some(partition), key, envelope).await
     }
 
+    /// Publishes an already encoded event (an outbox row) and waits for the acknowledgement.
+    pub async fn publish_encoded(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(), PublishError> {
+        self.send_bytes(topic, None, key, payload).await
+    }
+
     async fn send<E: Serialize>(
         &self,
         topic: &str,
@@ -221,9 +231,19 @@ impl EventPublisher {
         envelope: &Envelope<E>,
     ) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(envelope)?;
+        self.send_bytes(topic, partition, key, &payload).await
+    }
+
+    async fn send_bytes(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(), PublishError> {
         let mut record = FutureRecord::to(topic)
             .key(key)
-            .payload(&payload)
+            .payload(payload)
             .headers(trace_headers());
         record.partition = partition;
         self.producer

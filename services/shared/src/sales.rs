@@ -56,6 +56,11 @@ impl Sales {
         }
     }
 
+    /// Parses a sale id from a request path, if this process serves that sale.
+    pub fn resolve(&self, raw: &str) -> Option<SaleId> {
+        SaleId::parse(raw).ok().filter(|sale| self.serves(sale))
+    }
+
     /// The sales served right now, sorted.
     pub async fn current(&self) -> redis::RedisResult<Vec<SaleId>> {
         let mut sales = match &self.scope {
