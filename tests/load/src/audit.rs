@@ -137,6 +137,7 @@ pub struct Subject<'a> {
 pub struct Auditor {
     redis: ConnectionManager,
     db: PgPool,
+    payments: Option<PgPool>,
     drain_timeout: Duration,
 }
 
@@ -231,8 +232,42 @@ impl Auditor {
         Self {
             redis,
             db,
+            payments: None,
             drain_timeout,
         }
+    }
+
+    /// Also reconciles the sale's payments (payment's schema) with its bookings and seats.
+    pub fn with_payments(mut self, payments: PgPool) -> Self {
+        self.payments = Some(payments);
+        self
+    }
+
+    async fn reconciled(
+        &self,
+        sale: &SaleId,
+        payments: &PgPool,
+        wait: Duration,
+    ) -> anyhow::Result<Check> {
+        let sources = reconcile::Sources {
+            booking: self.db.clone(),
+            payment: payments.clone(),
+            inventory: Inventory::new(self.redis.clone(), Duration::from_secs(1)),
+        };
+        let report = reconcile::settled(&sources, sale, wait).await?;
+        let t = &report.totals;
+        Ok(check(
+            "payments reconcile with bookings and seats",
+            report
+                .discrepancies
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            format!(
+                "{} payments: {} captured and confirmed, {} refunded, {} declined; 0 discrepancies",
+                t.payments, t.captured, t.refunded, t.failed
+            ),
+        ))
     }
 
     async fn snapshot(&self, sale: &SaleId) -> anyhow::Result<Snapshot> {
@@ -285,6 +320,10 @@ impl Auditor {
         checks.push(self.one_outcome_per_key(subject).await?);
         checks.push(self.acknowledged_recorded(subject).await?);
         checks.push(self.no_refused_events(subject.sale).await?);
+        if let Some(payments) = &self.payments {
+            let left = self.drain_timeout.saturating_sub(started.elapsed());
+            checks.push(self.reconciled(subject.sale, payments, left).await?);
+        }
         for expectation in subject.expectations {
             match *expectation {
                 Expectation::SeatsTaken(seats) => {

@@ -292,7 +292,21 @@ async fn measure_and_audit(
         .pool(booking::startup::SCHEMA)
         .context("DATABASE_URL")?;
     let user_ids: Vec<uuid::Uuid> = buyers.iter().map(|b| b.user_id).collect();
+    // Payment's schema, created if no payment service ever ran here, so the sale's payments
+    // (none when the run does not pay) reconcile with its bookings.
+    let payments = backends
+        .postgres
+        .pool(payment::startup::SCHEMA)
+        .context("DATABASE_URL")?;
+    shared::postgres::migrate(
+        &payments,
+        payment::startup::SCHEMA,
+        &payment::startup::MIGRATOR,
+    )
+    .await
+    .context("preparing payment's schema")?;
     let mut audit = Auditor::new(redis, db, run.drain_timeout)
+        .with_payments(payments)
         .audit(Subject {
             sale: &sale.sale_id,
             ledger: &ledger,
