@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt bench openapi run-booking run-auth run-ticket provision-demo token
+.PHONY: help dev dev-down deps test lint fmt bench openapi run-booking run-auth run-ticket run-payment run-psp reconcile provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,7 @@ openapi: ## regenerate the committed OpenAPI documents
 	$(CARGO) run --quiet --bin booking -- openapi > services/booking/openapi.json
 	$(CARGO) run --quiet --bin auth -- openapi > services/auth/openapi.json
 	$(CARGO) run --quiet --bin ticket -- openapi > services/ticket/openapi.json
+	$(CARGO) run --quiet --bin payment -- openapi > services/payment/openapi.json
 
 run-booking: deps ## run the booking service in the foreground
 	$(CARGO) run --bin booking
@@ -47,6 +48,15 @@ run-auth: deps ## run the auth service in the foreground
 
 run-ticket: deps ## run the ticket (catalog) service in the foreground
 	$(CARGO) run --bin ticket
+
+run-payment: deps ## run the payment service in the foreground
+	$(CARGO) run --bin payment
+
+run-psp: ## run the PSP simulator in the foreground
+	$(CARGO) run --bin payment -- psp-simulator
+
+reconcile: ## reconcile a sale's payments, bookings and seats: make reconcile SALE=demo
+	$(CARGO) run --quiet --bin reconcile -- --sale $(or $(SALE),demo) --wait-seconds 10
 
 provision-demo: deps ## provision (or update) the demo sale
 	$(CARGO) run --quiet --bin operator -- provision -f operator/examples/demo-sale.yaml

@@ -19,6 +19,8 @@ GATEWAY_PORT=8080
 AUTH_PORT=8081
 TICKET_PORT=8082
 BOOKING_PORT=8083
+PAYMENT_PORT=8084
+PSP_PORT=8085
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/booking_rush}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$BROKER_PORT}"
@@ -88,11 +90,12 @@ deps() {
   ensure_broker
 }
 
-start_service() { # name port
-  local name=$1 port=$2
+start_service() { # name port [binary and arguments, default target/debug/<name>]
+  local name=$1 port=$2; shift 2
+  [ $# -gt 0 ] || set -- "target/debug/$name"
   if alive "$name" && answers "$port"; then return 0; fi
   answers "$port" && { echo "port $port is taken by something else; stop it first" >&2; exit 1; }
-  nohup "target/debug/$name" >"$LOGS/$name.log" 2>&1 </dev/null &
+  nohup "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$PIDS/$name.pid"
 }
 
@@ -105,11 +108,22 @@ wait_ready() { # name port
   echo "$1 is not ready after 30 s; see $LOGS/$1.log" >&2; exit 1
 }
 
+# The PSP simulator's API key and webhook secret, made once per checkout and never committed;
+# payment and the simulator both read them from .dev/psp/.
+psp_secrets() {
+  mkdir -p "$DEV/psp"
+  local name
+  for name in api-key webhook-secret; do
+    [ -s "$DEV/psp/$name" ] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DEV/psp/$name"; chmod 600 "$DEV/psp/$name"; }
+  done
+}
+
 up() {
   deps
   say "building the services"
   cargo build --quiet --bins
   target/debug/devtoken keygen >/dev/null
+  psp_secrets
   say "seeding the demo catalog (venue, event and show of the demo sale)"
   target/debug/ticket seed-demo -f operator/examples/demo-sale.yaml >>"$LOGS/ticket-seed.log" 2>&1 \
     || { tail -5 "$LOGS/ticket-seed.log" >&2; exit 1; }
@@ -120,9 +134,13 @@ up() {
     || { tail -5 "$LOGS/provision.log" >&2; exit 1; }
   start_service auth $AUTH_PORT
   start_service booking $BOOKING_PORT
+  start_service psp-simulator $PSP_PORT target/debug/payment psp-simulator
+  start_service payment $PAYMENT_PORT
   start_service gateway $GATEWAY_PORT
   wait_ready auth $AUTH_PORT
   wait_ready booking $BOOKING_PORT
+  wait_ready psp-simulator $PSP_PORT
+  wait_ready payment $PAYMENT_PORT
   wait_ready gateway $GATEWAY_PORT
   cat <<MSG
 
@@ -131,6 +149,8 @@ Booking Rush is running (logs in .dev/logs, stop with: make dev-down)
   auth         http://127.0.0.1:$AUTH_PORT   (/api/v1/auth/..., /.well-known/jwks.json)
   ticket       http://127.0.0.1:$TICKET_PORT   (/api/v1/events, /venues, /shows, /catalog)
   booking      http://127.0.0.1:$BOOKING_PORT   (/readyz /metrics)
+  payment      http://127.0.0.1:$PAYMENT_PORT   (/readyz /metrics; webhook from the PSP)
+  PSP          http://127.0.0.1:$PSP_PORT   (the built-in simulator; keys in .dev/psp)
   PostgreSQL   127.0.0.1:$PG_PORT  database booking_rush
   Redis        127.0.0.1:$REDIS_PORT
   Kafka        127.0.0.1:$BROKER_PORT (tansu, data in .dev/tansu)
@@ -153,6 +173,8 @@ stop_pid() {
 
 down() {
   stop_pid gateway
+  stop_pid payment
+  stop_pid psp-simulator
   stop_pid booking
   stop_pid ticket
   stop_pid auth
