@@ -29,16 +29,19 @@ pub struct KafkaConfig {
     pub brokers: String,
     /// How long a produce may take before it counts as failed.
     pub produce_timeout: Duration,
+    /// How long the producer gathers messages into one request (librdkafka `linger.ms`).
+    pub linger_ms: u32,
     /// librdkafka debug contexts (e.g. `cgrp,fetch`), off when empty.
     pub debug: Option<String>,
 }
 
 impl KafkaConfig {
-    /// Reads `KAFKA_BROKERS` and `KAFKA_PRODUCE_TIMEOUT_MS`.
+    /// Reads `KAFKA_BROKERS`, `KAFKA_PRODUCE_TIMEOUT_MS`, `KAFKA_LINGER_MS` and `KAFKA_DEBUG`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             brokers: env.string_or("KAFKA_BROKERS", "127.0.0.1:9092"),
             produce_timeout: env.millis_or("KAFKA_PRODUCE_TIMEOUT_MS", 5_000)?,
+            linger_ms: env.parse_or("KAFKA_LINGER_MS", 2)?,
             debug: env.get("KAFKA_DEBUG"),
         })
     }
@@ -60,7 +63,7 @@ impl KafkaConfig {
         self.base()
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("linger.ms", "2")
+            .set("linger.ms", self.linger_ms.to_string())
             .set("batch.num.messages", "10000")
             .set("message.timeout.ms", &timeout_ms)
             .set("compression.type", "lz4")
