@@ -9,7 +9,7 @@ use crate::{
     psp::{
         ChargeMetadata, CreateCharge, CreateRefund, Event, EventKind, Psp, PspError, RefundStatus,
     },
-    store::{self, PaymentRow},
+    store::{self, OrphanCharge, PaymentRow},
 };
 
 /// Why driving the PSP stopped short; the payment stays as recorded and is tried again later.
@@ -148,4 +148,32 @@ pub async fn advance(
         }
         _ => Ok(()),
     }
+}
+
+/// Refunds a capture no payment stands for, or asks the PSP whether its refund settled.
+pub async fn refund_orphan(
+    db: &PgPool,
+    psp: &dyn Psp,
+    orphan: &OrphanCharge,
+) -> Result<(), ChargingError> {
+    match &orphan.refund_id {
+        None => {
+            let request = CreateRefund {
+                amount_minor: orphan.amount_minor,
+                reason: format!("orphan_capture:{}", orphan.reason),
+            };
+            let key = format!("refund-orphan-{}", orphan.charge_id);
+            let refund = psp.create_refund(&key, &orphan.charge_id, &request).await?;
+            store::set_orphan_refund(db, &orphan.charge_id, &refund.id).await?;
+            metrics::counter!("payment_orphan_refunds_total").increment(1);
+            tracing::warn!(charge.id = %orphan.charge_id, payment.id = %orphan.payment_id,
+                reason = %orphan.reason, "refunding a capture no payment stands for");
+        }
+        Some(id) => {
+            if psp.refund(id).await?.status == RefundStatus::Succeeded {
+                store::orphan_refunded(db, &orphan.charge_id).await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -14,6 +14,9 @@ use crate::store::{self, OUTBOX_CHANNEL};
 /// Rows published per transaction.
 const BATCH: i64 = 500;
 
+/// The advisory lock held by the one relay publishing (an arbitrary constant of this service).
+const RELAY_LOCK: i64 = 0x7061_796d_656e_7431;
+
 /// Publishes until `shutdown`, woken by outbox notifications or every `interval`.
 pub async fn run(
     db: PgPool,
@@ -52,6 +55,16 @@ pub async fn run(
 /// Publishes one batch; returns how many rows were published.
 pub async fn publish_batch(db: &PgPool, publisher: &EventPublisher) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
+    // One relay publishes at a time, oldest rows first, so a payment's events (captured, then
+    // refunded) reach booking in the order they were committed.
+    let (leader,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(RELAY_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !leader {
+        tx.rollback().await?;
+        return Ok(0);
+    }
     let rows = store::take_outbox(&mut tx, BATCH).await?;
     if rows.is_empty() {
         tx.rollback().await?;

@@ -460,7 +460,7 @@ pub async fn apply_event(pool: &PgPool, event: &Event) -> Result<Applied, sqlx::
             let row: Option<PaymentRow> = sqlx::query_as(&format!(
                 "UPDATE payments SET status = 'captured', captured_at = now(),
                      psp_payment_id = COALESCE(psp_payment_id, $3), psp_checked_at = now(), updated_at = now()
-                 WHERE payment_id = $1 AND attempt = $2 AND status IN ('pending', 'authorized')
+                 WHERE payment_id = $1 AND attempt = $2 AND status IN ('pending', 'authorized', 'failed')
                    AND amount_minor = $4 AND currency = $5
                  RETURNING {COLUMNS}"
             ))
@@ -484,20 +484,31 @@ pub async fn apply_event(pool: &PgPool, event: &Event) -> Result<Applied, sqlx::
                     Applied::Moved("captured")
                 }
                 None => {
-                    let amount: Option<(i64, String)> = sqlx::query_as(
-                        "SELECT amount_minor, currency FROM payments WHERE payment_id = $1",
+                    let current: Option<(i64, String, i32, Option<String>)> = sqlx::query_as(
+                        "SELECT amount_minor, currency, attempt, psp_payment_id FROM payments WHERE payment_id = $1",
                     )
                     .bind(meta.payment_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    match amount {
-                        Some((a, c)) if a != charge.amount_minor || c != charge.currency => {
-                            tracing::error!(payment.id = %meta.payment_id, charge.id = %charge.id,
-                                "the PSP captured another amount than the payment's; not applied");
-                            Applied::Ignored("amount_mismatch")
+                    let orphan = match current {
+                        Some((a, c, _, _)) if a != charge.amount_minor || c != charge.currency => {
+                            Some("amount_mismatch")
                         }
-                        Some(_) => Applied::Ignored("stale"),
-                        None => Applied::Ignored("unknown_payment"),
+                        Some((_, _, attempt, _)) if attempt != meta.attempt => {
+                            Some("stale_attempt")
+                        }
+                        Some((_, _, _, Some(id))) if id != charge.id => Some("another_charge"),
+                        Some(_) => None,
+                        None => Some("unknown_payment"),
+                    };
+                    match orphan {
+                        Some(reason) => {
+                            tracing::error!(payment.id = %meta.payment_id, charge.id = %charge.id, reason,
+                                "the PSP captured money no payment stands for; refunding it");
+                            record_orphan(&mut tx, charge, reason).await?;
+                            Applied::Moved("orphan")
+                        }
+                        None => Applied::Ignored("stale"),
                     }
                 }
             }
@@ -533,7 +544,22 @@ pub async fn apply_event(pool: &PgPool, event: &Event) -> Result<Applied, sqlx::
                     enqueue(&mut tx, &row, event).await?;
                     Applied::Moved("refunded")
                 }
-                None => Applied::Ignored("stale"),
+                None => {
+                    let orphan = sqlx::query(
+                        "UPDATE orphan_charges SET refunded_at = now(), refund_id = COALESCE(refund_id, $2)
+                         WHERE charge_id = $1 AND refunded_at IS NULL",
+                    )
+                    .bind(&refund.charge_id)
+                    .bind(&refund.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if orphan == 1 {
+                        Applied::Moved("orphan_refunded")
+                    } else {
+                        Applied::Ignored("stale")
+                    }
+                }
             }
         }
     };
@@ -651,4 +677,106 @@ pub async fn take_outbox(
     .await?;
     rows.sort_by_key(|r| r.id);
     Ok(rows)
+}
+
+async fn record_orphan(
+    tx: &mut Transaction<'_, Postgres>,
+    charge: &crate::psp::Charge,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO orphan_charges (charge_id, payment_id, sale_id, attempt, amount_minor, currency, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (charge_id) DO NOTHING",
+    )
+    .bind(&charge.id)
+    .bind(charge.metadata.payment_id)
+    .bind(&charge.metadata.sale_id)
+    .bind(charge.metadata.attempt)
+    .bind(charge.amount_minor)
+    .bind(&charge.currency)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A capture no payment stands for, to be refunded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrphanCharge {
+    /// The PSP's charge id.
+    pub charge_id: String,
+    /// The payment its metadata names.
+    pub payment_id: Uuid,
+    /// Sale.
+    pub sale_id: String,
+    /// Amount captured, minor units.
+    pub amount_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Why no payment stands for it.
+    pub reason: String,
+    /// The PSP's refund id, once asked.
+    pub refund_id: Option<String>,
+    /// When the refund settled.
+    pub refunded_at: Option<OffsetDateTime>,
+}
+
+const ORPHAN_COLUMNS: &str =
+    "charge_id, payment_id, sale_id, amount_minor, currency, reason, refund_id, refunded_at";
+
+/// Claims up to `limit` unrefunded orphan captures not looked at for `waited`, for one worker.
+pub async fn claim_orphans(
+    pool: &PgPool,
+    waited: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<OrphanCharge>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE orphan_charges SET checked_at = now() WHERE charge_id IN (
+             SELECT charge_id FROM orphan_charges
+             WHERE refunded_at IS NULL AND checked_at < now() - make_interval(secs => $1)
+             ORDER BY checked_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING {ORPHAN_COLUMNS}"
+    ))
+    .bind(waited.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records the refund the PSP opened for an orphan capture.
+pub async fn set_orphan_refund(
+    pool: &PgPool,
+    charge: &str,
+    refund: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orphan_charges SET refund_id = $2 WHERE charge_id = $1 AND refund_id IS NULL",
+    )
+    .bind(charge)
+    .bind(refund)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Marks an orphan capture refunded (its refund settled at the PSP).
+pub async fn orphan_refunded(pool: &PgPool, charge: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orphan_charges SET refunded_at = now() WHERE charge_id = $1 AND refunded_at IS NULL")
+        .bind(charge)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Every orphan capture of a sale.
+pub async fn orphans_of_sale(
+    pool: &PgPool,
+    sale: &SaleId,
+) -> Result<Vec<OrphanCharge>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ORPHAN_COLUMNS} FROM orphan_charges WHERE sale_id = $1 ORDER BY created_at"
+    ))
+    .bind(sale.as_str())
+    .fetch_all(pool)
+    .await
 }

@@ -1,6 +1,6 @@
 //! The PSP sync worker: payments that waited on the PSP too long (a charge never started because
 //! the PSP timed out, a webhook that never came, a refund due) are driven forward here, by one
-//! worker per payment across replicas.
+//! worker per payment across replicas; captures no payment stands for are refunded here too.
 
 use std::{sync::Arc, time::Duration};
 
@@ -35,6 +35,17 @@ pub async fn run(
                 }
             }
             Err(err) => tracing::warn!(error = %err, "claiming payments waiting on the PSP failed"),
+        }
+        match store::claim_orphans(&db, after, CLAIM).await {
+            Ok(orphans) => {
+                for orphan in orphans {
+                    if let Err(err) = charging::refund_orphan(&db, psp.as_ref(), &orphan).await {
+                        metrics::counter!("payment_sync_failures_total").increment(1);
+                        tracing::warn!(charge.id = %orphan.charge_id, error = %err, "orphan capture not refunded yet; trying again later");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "claiming orphan captures failed"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Reconciliation of one sale: every captured payment ends in exactly one confirmed booking or
 //! exactly one refund, every confirmed booking rests on a captured payment of the same amount,
-//! Redis keeps available + held + sold == capacity, and PostgreSQL agrees with Redis. It reads
+//! Redis keeps available + held + sold == capacity, PostgreSQL agrees with Redis, and every
+//! capture no payment stands for (an orphan charge) has been refunded. It reads
 //! booking's and payment's records through their own store functions and changes nothing.
 
 use std::{
@@ -64,6 +65,8 @@ pub struct Totals {
     pub captured_minor: i64,
     /// Money returned, minor units.
     pub refunded_minor: i64,
+    /// Captures no payment stood for, refunded.
+    pub orphans_refunded: usize,
 }
 
 /// The outcome of one reconciliation.
@@ -196,6 +199,20 @@ pub async fn reconcile(sources: &Sources, sale: &SaleId) -> anyhow::Result<Repor
     }
     for reservation in &reservations {
         check_reservation(reservation, &by_payment, &mut totals, &mut findings);
+    }
+    for orphan in payment::store::orphans_of_sale(&sources.payment, sale).await? {
+        if orphan.refunded_at.is_some() {
+            totals.orphans_refunded += 1;
+            totals.refunded_minor += orphan.amount_minor;
+        } else {
+            findings.add(
+                format!("charge {}", orphan.charge_id),
+                format!(
+                    "the PSP captured {} {} for payment {} that no payment stands for ({}); not refunded yet",
+                    orphan.amount_minor, orphan.currency, orphan.payment_id, orphan.reason
+                ),
+            );
+        }
     }
     Ok(Report {
         sale: sale.to_string(),

@@ -31,17 +31,47 @@ pub struct KafkaConfig {
     pub produce_timeout: Duration,
     /// How long the producer gathers messages into one request (librdkafka `linger.ms`).
     pub linger_ms: u32,
+    /// Further librdkafka producer properties (`name=value` pairs), applied last.
+    pub producer_options: Vec<(String, String)>,
     /// librdkafka debug contexts (e.g. `cgrp,fetch`), off when empty.
     pub debug: Option<String>,
 }
 
+/// Parses `name=value,name=value`; acks and idempotence are not negotiable.
+fn producer_options(raw: Option<&str>) -> Result<Vec<(String, String)>, ConfigError> {
+    let bad = |reason: String| ConfigError {
+        name: "KAFKA_PRODUCER_OPTIONS".into(),
+        reason,
+    };
+    let mut options = Vec::new();
+    for pair in raw
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+    {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("{pair:?} is not name=value")))?;
+        let name = name.trim();
+        if matches!(name, "acks" | "enable.idempotence") {
+            return Err(bad(format!(
+                "{name} is fixed: every event waits for all replicas, never duplicated"
+            )));
+        }
+        options.push((name.to_owned(), value.trim().to_owned()));
+    }
+    Ok(options)
+}
+
 impl KafkaConfig {
-    /// Reads `KAFKA_BROKERS`, `KAFKA_PRODUCE_TIMEOUT_MS`, `KAFKA_LINGER_MS` and `KAFKA_DEBUG`.
+    /// Reads `KAFKA_BROKERS`, `KAFKA_PRODUCE_TIMEOUT_MS`, `KAFKA_LINGER_MS`,
+    /// `KAFKA_PRODUCER_OPTIONS` and `KAFKA_DEBUG`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             brokers: env.string_or("KAFKA_BROKERS", "127.0.0.1:9092"),
             produce_timeout: env.millis_or("KAFKA_PRODUCE_TIMEOUT_MS", 5_000)?,
             linger_ms: env.parse_or("KAFKA_LINGER_MS", 2)?,
+            producer_options: producer_options(env.get("KAFKA_PRODUCER_OPTIONS").as_deref())?,
             debug: env.get("KAFKA_DEBUG"),
         })
     }
@@ -60,14 +90,18 @@ impl KafkaConfig {
     /// A producer that waits for all in-sync replicas and never duplicates on retry.
     pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
         let timeout_ms = self.produce_timeout.as_millis().to_string();
-        self.base()
+        let mut config = self.base();
+        config
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", self.linger_ms.to_string())
             .set("batch.num.messages", "10000")
             .set("message.timeout.ms", &timeout_ms)
-            .set("compression.type", "lz4")
-            .create()
+            .set("compression.type", "lz4");
+        for (name, value) in &self.producer_options {
+            config.set(name, value);
+        }
+        config.create()
     }
 
     /// A consumer in `group` that commits offsets only when told to.
@@ -339,5 +373,28 @@ pub fn commit(consumer: &StreamConsumer) -> Result<(), KafkaError> {
     match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_options_parse_and_the_guarantees_cannot_be_switched_off() {
+        let options =
+            producer_options(Some("linger.ms=5, queue.buffering.max.kbytes=65536")).unwrap();
+        assert_eq!(
+            options,
+            vec![
+                ("linger.ms".to_owned(), "5".to_owned()),
+                ("queue.buffering.max.kbytes".to_owned(), "65536".to_owned())
+            ]
+        );
+        assert!(producer_options(None).unwrap().is_empty());
+        for bad in ["acks=1", "enable.idempotence=false", "linger.ms"] {
+            let err = producer_options(Some(bad)).unwrap_err();
+            assert!(err.to_string().contains("KAFKA_PRODUCER_OPTIONS"), "{err}");
+        }
     }
 }

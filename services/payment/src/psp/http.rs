@@ -58,10 +58,13 @@ impl HttpPsp {
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         let code = body["code"].as_str().unwrap_or("unknown").to_owned();
         let message = body["detail"].as_str().unwrap_or_default().to_owned();
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(PspError::Unavailable(format!("{status}: {code}")))
-        } else {
+        // Only a request the PSP judged invalid is a refusal (it fails the attempt); anything else
+        // — a key still in use (409), a timeout (408), throttling, credentials, outages — may have
+        // left a charge behind, so the attempt stays pending and is retried under the same key.
+        if matches!(status.as_u16(), 400 | 402 | 422) {
             Err(PspError::Refused { code, message })
+        } else {
+            Err(PspError::Unavailable(format!("{status}: {code}")))
         }
     }
 

@@ -69,7 +69,7 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > tolerance_s {
+    if now.abs_diff(timestamp) > tolerance_s.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     if candidates
@@ -138,6 +138,24 @@ mod tests {
                 verify(b"secret-secret-secret", Some(bad), b"{}", 1_000, 300),
                 Err(SignatureError::Malformed),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MAX, -1] {
+            let header = sign(b"secret-secret-secret", t, b"{}");
+            assert_eq!(
+                verify(
+                    b"secret-secret-secret",
+                    Some(&header),
+                    b"{}",
+                    1_000_000,
+                    300
+                ),
+                Err(SignatureError::Stale),
+                "t={t}"
             );
         }
     }

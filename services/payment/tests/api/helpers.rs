@@ -13,6 +13,7 @@ use payment::{
     startup::Application as Payment,
 };
 use provisioning::{Provisioner, QueueSpec, SaleSpec, ZoneSpec};
+use rdkafka::consumer::Consumer as _;
 use reconcile::{Report, Sources};
 use serde_json::{Value, json};
 use shared::{
@@ -108,6 +109,9 @@ impl Running {
     }
 }
 
+/// The topic of a sale a consumer group reads.
+type TopicOf = fn(&SaleId) -> String;
+
 /// A sale with booking, payment and the PSP simulator serving it.
 pub struct World {
     pub sale: SaleSpec,
@@ -119,6 +123,8 @@ pub struct World {
     pub payment: Option<Running>,
     pub http: reqwest::Client,
     payment_env: Vec<(String, String)>,
+    /// Consumer groups of this world's services, with the topic each reads.
+    groups: Vec<(String, TopicOf)>,
 }
 
 impl World {
@@ -217,6 +223,11 @@ impl World {
             payment: Some(first),
             http: reqwest::Client::new(),
             payment_env,
+            groups: vec![
+                (format!("rec-{group}"), shared::events::bookings_topic),
+                (format!("conf-{group}"), shared::events::payments_topic),
+                (format!("pay-{group}"), shared::events::bookings_topic),
+            ],
         }
     }
 
@@ -363,6 +374,36 @@ impl World {
         .await
     }
 
+    /// Waits until every consumer group of this world has committed the end of its topic.
+    pub async fn wait_until_consumed(&self) {
+        let kafka = KafkaConfig::from_env(&Env::default()).unwrap();
+        for (group, topic_of) in &self.groups {
+            let topic = topic_of(&self.sale.sale_id);
+            // A client of the group that never subscribes: it reads the group's committed
+            // offsets without joining (and so without upsetting) the group.
+            let client = kafka_client(&kafka, group);
+            eventually(30, &format!("{group} consumed {topic}"), async || {
+                let mut wanted = rdkafka::TopicPartitionList::new();
+                let mut ends = Vec::new();
+                for partition in 0..i32::from(self.sale.partitions) {
+                    let (_, high) = client
+                        .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+                        .ok()?;
+                    wanted.add_partition(&topic, partition);
+                    ends.push(high);
+                }
+                let committed = client
+                    .committed_offsets(wanted, Duration::from_secs(5))
+                    .ok()?;
+                let done = committed.elements().iter().zip(&ends).all(|(e, high)| {
+                    *high == 0 || matches!(e.offset(), rdkafka::Offset::Offset(o) if o >= *high)
+                });
+                done.then_some(())
+            })
+            .await;
+        }
+    }
+
     /// Zone `a` as Redis counts it.
     pub async fn live(&self) -> ZoneAvailability {
         self.inventory()
@@ -450,4 +491,13 @@ pub async fn provisioner() -> Provisioner {
         kafka.admin().unwrap(),
         EventPublisher::new(kafka.producer().unwrap(), Duration::from_secs(5)),
     )
+}
+
+fn kafka_client(kafka: &KafkaConfig, group: &str) -> rdkafka::consumer::BaseConsumer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap()
 }

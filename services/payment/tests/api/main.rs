@@ -13,6 +13,7 @@ mod authorization;
 mod bad_input;
 mod flow;
 mod openapi;
+mod orphans;
 mod outbox;
 mod race;
 mod webhooks;

@@ -49,6 +49,37 @@ async fn duplicate_and_out_of_order_webhooks_confirm_once() {
     assert_eq!(world.live().await.sold, 2);
     let report = world.assert_reconciled().await;
     assert_eq!((report.totals.captured, report.totals.confirmed), (2, 2));
+    // The quirks happened: the late `charge.authorized` was recorded and ignored as stale, and
+    // second copies of the other charge's webhooks were answered as duplicates.
+    let (_, _, out_of_order) = &payments[1];
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM psp_events e JOIN payments p ON p.psp_payment_id = e.object_id
+         WHERE p.payment_id = $1 AND e.event_type = 'charge.authorized' AND e.outcome = 'stale'",
+    )
+    .bind(out_of_order.parse::<Uuid>().unwrap())
+    .fetch_one(&world.payment_db)
+    .await
+    .unwrap();
+    assert_eq!(stale, 1);
+    let metrics = world
+        .http
+        .get(format!("{}/metrics", world.payment_base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let duplicates: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("payment_webhooks_total") && l.contains("outcome=\"duplicate\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        duplicates >= 1.0,
+        "no duplicate webhook was answered:\n{metrics}"
+    );
 }
 
 /// Posts `body` to the webhook signed at `timestamp` with `secret`.
@@ -138,6 +169,13 @@ async fn forged_stale_and_unsigned_webhooks_are_refused_and_a_replayed_one_chang
         body(world.read_payment(&token, &payment).await).await["status"],
         "captured"
     );
+
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM psp_events WHERE event_id = $1")
+        .bind(forged["id"].as_str().unwrap())
+        .fetch_one(&world.payment_db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "a refused webhook is not even recorded as seen");
 
     // A replay of an event already applied, correctly signed: acknowledged, changes nothing.
     let applied: String = sqlx::query_scalar(
@@ -234,7 +272,8 @@ async fn redelivered_kafka_events_change_nothing() {
                 .unwrap();
         }
     }
-    // The consumers have read past the copies once a fresh marker event comes through.
+    // Every consumer group has read (and committed) past the copies.
+    world.wait_until_consumed().await;
     let (_, marker) = world.user(Role::Customer);
     let marked = world.reserve(&marker, 1).await;
     let marker_payment = body(world.pay(&marker, marked, "m", "pm_card_visa").await).await["id"]
