@@ -1,4 +1,5 @@
-//! A show as a FlashSale manifest: the same zones, capacities, prices, caps and sale window, in
+//! A show as a FlashSale manifest: the same zones, capacities, prices, caps, sale window and
+//! organizer, in
 //! the layout of `operator/examples/demo-sale.yaml`, checked by provisioning's own validation.
 
 use std::fmt::Write;
@@ -8,6 +9,7 @@ use shared::{
     problem::FieldProblem,
 };
 use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
+use uuid::Uuid;
 
 use crate::{
     error::TicketError,
@@ -28,13 +30,15 @@ pub struct Terms {
     pub ends_at: OffsetDateTime,
     /// Hold lifetime.
     pub hold_ttl_seconds: u32,
+    /// The organizer of the show's event, who may refund the sale's payments.
+    pub organizer_id: Uuid,
     /// Zones in display order.
     pub zones: Vec<ZoneRow>,
 }
 
 impl Terms {
-    /// The terms of a show, or every field a sale still needs.
-    pub fn of(show: &ShowRow, zones: Vec<ZoneRow>) -> Result<Self, TicketError> {
+    /// The terms of a show of `organizer`'s event, or every field a sale still needs.
+    pub fn of(show: &ShowRow, organizer: Uuid, zones: Vec<ZoneRow>) -> Result<Self, TicketError> {
         let mut missing = Vec::new();
         let mut need = |field: &str, message: &str| {
             missing.push(FieldProblem {
@@ -61,6 +65,7 @@ impl Terms {
                 starts_at,
                 ends_at,
                 hold_ttl_seconds: u32::try_from(show.hold_ttl_seconds).unwrap_or(600),
+                organizer_id: organizer,
                 zones,
             }),
             _ => Err(TicketError::NotReadyForSale(missing)),
@@ -97,11 +102,12 @@ impl Terms {
         let mut out = String::new();
         let _ = write!(
             out,
-            "apiVersion: booking-rush.dev/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {sale}\nspec:\n  saleId: {sale}\n  startsAt: \"{starts}\"\n  endsAt: \"{ends}\"\n  holdTtlSeconds: {ttl}\n  partitions: {PARTITIONS}\n  zones:\n",
+            "apiVersion: booking-rush.dev/v1alpha1\nkind: FlashSale\nmetadata:\n  name: {sale}\nspec:\n  saleId: {sale}\n  startsAt: \"{starts}\"\n  endsAt: \"{ends}\"\n  holdTtlSeconds: {ttl}\n  partitions: {PARTITIONS}\n  organizerId: {organizer}\n  zones:\n",
             sale = self.sale_id,
             starts = time(self.starts_at),
             ends = time(self.ends_at),
             ttl = self.hold_ttl_seconds,
+            organizer = self.organizer_id,
         );
         for zone in &self.zones {
             let id =

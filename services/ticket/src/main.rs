@@ -62,8 +62,11 @@ async fn main() -> anyhow::Result<()> {
             let row = ticket::store::show(&pool, show)
                 .await?
                 .with_context(|| format!("no show {show}"))?;
+            let event = ticket::store::event(&pool, row.event_id)
+                .await?
+                .with_context(|| format!("no event of show {show}"))?;
             let zones = ticket::store::zones_of(&pool, &[show]).await?;
-            let yaml = ticket::flashsale::Terms::of(&row, zones)
+            let yaml = ticket::flashsale::Terms::of(&row, event.owner_id, zones)
                 .and_then(|terms| terms.manifest())
                 .map_err(|e| anyhow::anyhow!(describe(e)))?;
             write!(std::io::stdout().lock(), "{yaml}")?;

@@ -553,6 +553,9 @@ pub async fn flashsale(
 
 /// The FlashSale manifest of a show.
 pub async fn render(state: &AppState, show: &ShowRow) -> Result<String, TicketError> {
+    let event = store::event(&state.db, show.event_id)
+        .await?
+        .ok_or(TicketError::ShowNotFound)?;
     let zones = store::zones_of(&state.db, &[show.show_id]).await?;
-    Terms::of(show, zones)?.manifest()
+    Terms::of(show, event.owner_id, zones)?.manifest()
 }

@@ -62,6 +62,17 @@ async fn a_shows_manifest_is_a_valid_flashsale_with_its_zones_and_window() {
     spec.validate().unwrap();
     assert_eq!(spec.sale_id.as_str(), "spring-gig");
     assert_eq!(spec.hold_ttl_seconds, 300);
+    let organizer: uuid::Uuid =
+        sqlx::query_scalar("SELECT owner_id FROM events WHERE event_id = $1::uuid")
+            .bind(event["id"].as_str().unwrap())
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        spec.organizer_id,
+        Some(organizer),
+        "the event's organizer may refund the sale's payments"
+    );
     assert_eq!(
         spec.starts_at,
         time::macros::datetime!(2026-01-01 00:00:00 UTC)
