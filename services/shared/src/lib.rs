@@ -19,3 +19,8 @@ pub mod redis;
 pub mod sales;
 pub mod server;
 pub mod telemetry;
+
+/// The allocator of every binary built on this crate: mimalloc, which in the gateway's profile
+/// replaces the glibc allocator's share of the time (about a fifth of it) on the request path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
