@@ -34,24 +34,7 @@ impl Quantity {
     }
 }
 
-/// A client's idempotency key: 1-128 visible ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// Checks length and characters.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("Idempotency-Key must be 1-128 visible ASCII characters".into());
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// The key.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use shared::extract::IdempotencyKey;
 
 /// A reservation as the Redis hold hash stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,13 +112,5 @@ mod tests {
         assert!(Quantity::parse(-3).is_err());
         assert!(Quantity::parse(MAX_QUANTITY + 1).is_err());
         assert_eq!(Quantity::parse(2).unwrap().get(), 2);
-    }
-
-    #[test]
-    fn idempotency_keys_are_visible_ascii() {
-        assert!(IdempotencyKey::parse("abc-123").is_ok());
-        assert!(IdempotencyKey::parse("").is_err());
-        assert!(IdempotencyKey::parse("has space").is_err());
-        assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
     }
 }

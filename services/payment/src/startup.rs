@@ -144,14 +144,7 @@ impl Application {
         tracing::info!(port = listener.local_addr()?.port(), "payment listening");
         let served = server::serve(listener, router, shutdown.clone()).await;
         shutdown.cancel();
-        let drained = tokio::time::timeout(server::SHUTDOWN_GRACE, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("background tasks did not stop in time; aborting them");
-            tasks.abort_all();
-        }
+        server::join_within_grace(tasks).await;
         publisher.flush(server::SHUTDOWN_GRACE);
         tracing::info!("payment stopped");
         served.context("serving HTTP")

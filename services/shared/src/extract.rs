@@ -109,6 +109,30 @@ fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, Prob
     })
 }
 
+/// The page size of a list query: 1-100, 20 when absent; else a 400 naming `limit`.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
+    let limit = limit.unwrap_or(20);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(
+            Problem::bad_request("invalid_query", "limit must be between 1 and 100")
+                .with_field("limit", format!("got {limit}")),
+        )
+    }
+}
+
+/// Cuts `rows` (fetched as `limit + 1`) to one page; the cursor of the next page when there is one.
+pub fn next_cursor<T, C>(rows: &mut Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> C) -> Option<C> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    }
+}
+
 /// A client's `Idempotency-Key` header: 1-128 visible ASCII characters, required.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -128,11 +152,10 @@ impl IdempotencyKey {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let raw = parts.headers.get("idempotency-key").ok_or_else(|| {
+impl IdempotencyKey {
+    /// The `Idempotency-Key` header of a request, or a 400 naming what is wrong with it.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Result<Self, Problem> {
+        let raw = headers.get("idempotency-key").ok_or_else(|| {
             Problem::bad_request(
                 "missing_idempotency_key",
                 "send a unique Idempotency-Key header with this request",
@@ -150,6 +173,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             Problem::bad_request("invalid_idempotency_key", m.clone())
                 .with_field("Idempotency-Key", m)
         })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_headers(&parts.headers)
     }
 }
 

@@ -87,3 +87,15 @@ pub fn cancel_on_signal(token: CancellationToken) {
 
 /// How long background tasks get to finish after shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits up to [`SHUTDOWN_GRACE`] for background tasks told to stop, then aborts the rest.
+pub async fn join_within_grace(mut tasks: tokio::task::JoinSet<()>) {
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("background tasks did not stop in time; aborting them");
+        tasks.abort_all();
+    }
+}

@@ -2,7 +2,10 @@
 
 use axum::{Json, Router, extract::State, routing::get};
 use serde::{Deserialize, Serialize};
-use shared::{auth::AuthUser, extract::ValidQuery, problem::Problem};
+use shared::{
+    auth::AuthUser,
+    extract::{ValidQuery, next_cursor, page_limit},
+};
 use uuid::Uuid;
 
 use crate::{error::BookingError, routes::reservations::ReservationView, state::AppState, store};
@@ -52,23 +55,11 @@ pub async fn list(
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<BookingPage>, axum::response::Response> {
     use axum::response::IntoResponse;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(
-            Problem::bad_request("invalid_query", "limit must be between 1 and 100")
-                .with_field("limit", format!("got {limit}"))
-                .into_response(),
-        );
-    }
+    let limit = page_limit(query.limit).map_err(IntoResponse::into_response)?;
     let mut rows = store::reservations_of_user(&state.db, user.id, query.cursor, limit + 1)
         .await
         .map_err(|e| BookingError::from(e).into_response())?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.reservation_id)
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut rows, limit, |r| r.reservation_id);
     Ok(Json(BookingPage {
         items: rows.into_iter().map(ReservationView::from).collect(),
         next_cursor,

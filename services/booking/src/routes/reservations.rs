@@ -120,26 +120,6 @@ pub fn served_sale(state: &AppState, raw: &str) -> Result<SaleId, BookingError> 
         .ok_or(BookingError::SaleNotFound)
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, Problem> {
-    let raw = headers.get("idempotency-key").ok_or_else(|| {
-        Problem::bad_request(
-            "missing_idempotency_key",
-            "send a unique Idempotency-Key header with each reservation",
-        )
-        .with_field("Idempotency-Key", "required")
-    })?;
-    let text = raw.to_str().map_err(|_| {
-        Problem::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be visible ASCII",
-        )
-        .with_field("Idempotency-Key", "not visible ASCII")
-    })?;
-    IdempotencyKey::parse(text).map_err(|m| {
-        Problem::bad_request("invalid_idempotency_key", m.clone()).with_field("Idempotency-Key", m)
-    })
-}
-
 fn validate(body: ReserveBody) -> Result<(ZoneId, Quantity), Problem> {
     let mut problem = Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -208,7 +188,7 @@ pub async fn reserve(
     ValidJson(body): ValidJson<ReserveBody>,
 ) -> Result<Response, Response> {
     let sale = served_sale(&state, &sale_raw).map_err(IntoResponse::into_response)?;
-    let key = idempotency_key(&headers).map_err(IntoResponse::into_response)?;
+    let key = IdempotencyKey::from_headers(&headers).map_err(IntoResponse::into_response)?;
     let pass = QueuePass::from_headers(&headers).map_err(IntoResponse::into_response)?;
     let (zone, quantity) = validate(body).map_err(IntoResponse::into_response)?;
     let request = ReserveRequest {

@@ -10,7 +10,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use shared::{
     auth::{AuthUser, Role},
-    extract::{IdempotencyKey, ValidJson, ValidQuery},
+    extract::{IdempotencyKey, ValidJson, ValidQuery, next_cursor, page_limit},
     ids::SaleId,
     problem::{Problem, ProblemSchema},
 };
@@ -388,23 +388,11 @@ pub async fn list_mine(
     user: AuthUser,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<PaymentPage>, Response> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(
-            Problem::bad_request("invalid_query", "limit must be between 1 and 100")
-                .with_field("limit", format!("got {limit}"))
-                .into_response(),
-        );
-    }
+    let limit = page_limit(query.limit).map_err(IntoResponse::into_response)?;
     let mut rows = store::payments_of_user(&state.db, user.id, query.cursor, limit + 1)
         .await
         .map_err(|e| PaymentError::from(e).into_response())?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.payment_id)
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut rows, limit, |r| r.payment_id);
     Ok(Json(PaymentPage {
         items: rows.iter().map(PaymentView::from).collect(),
         next_cursor,
