@@ -318,7 +318,7 @@ impl Auditor {
         checks.push(not_negative(&snapshot));
         checks.push(self.caps(subject, &snapshot).await?);
         checks.push(self.one_outcome_per_key(subject).await?);
-        checks.push(self.acknowledged_recorded(subject).await?);
+        checks.push(self.acknowledged_recorded(subject, started).await?);
         checks.push(self.no_refused_events(subject.sale).await?);
         if let Some(payments) = &self.payments {
             let left = self.drain_timeout.saturating_sub(started.elapsed());
@@ -464,7 +464,24 @@ impl Auditor {
         ))
     }
 
-    async fn acknowledged_recorded(&self, subject: Subject<'_>) -> anyhow::Result<Check> {
+    /// Every acknowledged reservation has its row. Counters can agree while the recorder still
+    /// lags on holds that came and went (created then cancelled or expired: no net change), so
+    /// this waits for the rows themselves, up to the drain timeout counted from `started`.
+    async fn acknowledged_recorded(
+        &self,
+        subject: Subject<'_>,
+        started: Instant,
+    ) -> anyhow::Result<Check> {
+        loop {
+            let check = self.acknowledged_recorded_now(subject).await?;
+            if check.passed || started.elapsed() >= self.drain_timeout {
+                return Ok(check);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn acknowledged_recorded_now(&self, subject: Subject<'_>) -> anyhow::Result<Check> {
         let rows: Vec<(Uuid, Uuid, String, i32)> = sqlx::query_as(
             "SELECT reservation_id, user_id, zone_id, quantity FROM reservations WHERE sale_id = $1",
         )
