@@ -83,9 +83,7 @@ async fn record_singly(
 
 async fn record(pool: &PgPool, events: &[Envelope<BookingEvent>]) -> Result<(), RecordError> {
     let mut tx = pool.begin().await?;
-    for envelope in events {
-        store::apply(&mut tx, envelope).await?;
-    }
+    store::apply_batch(&mut tx, events).await?;
     tx.commit().await?;
     Ok(())
 }

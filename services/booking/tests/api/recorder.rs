@@ -26,16 +26,20 @@ fn snapshot(id: Uuid, status: ReservationStatus, quantity: u32) -> ReservationSn
 }
 
 async fn apply(world: &World, events: &[BookingEvent]) -> Result<(), RecordError> {
+    let envelopes: Vec<Envelope<BookingEvent>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            Envelope::new(
+                world.sale.sale_id.clone(),
+                OffsetDateTime::now_utc(),
+                &i.to_string(),
+                event.clone(),
+            )
+        })
+        .collect();
     let mut tx = world.db.begin().await.unwrap();
-    for (i, event) in events.iter().enumerate() {
-        let envelope = Envelope::new(
-            world.sale.sale_id.clone(),
-            OffsetDateTime::now_utc(),
-            &i.to_string(),
-            event.clone(),
-        );
-        store::apply(&mut tx, &envelope).await?;
-    }
+    store::apply_batch(&mut tx, &envelopes).await?;
     tx.commit().await.unwrap();
     Ok(())
 }
@@ -71,6 +75,57 @@ async fn redelivered_and_reordered_events_count_once() {
     // The expiry overtakes the creation: the late creation changes nothing.
     apply(&world, &[expired_b, created_b]).await.unwrap();
     assert_eq!(recorded(&world).await, (0, 2));
+}
+
+#[tokio::test]
+async fn a_batch_of_holds_counts_each_new_hold_once_in_its_zone() {
+    let mut sale = spec(100);
+    let mut zone_b = sale.zones[0].clone();
+    zone_b.id = ZoneId::parse("b").unwrap();
+    sale.zones.push(zone_b);
+    let world = World::new(sale).await;
+    let app = world.spawn(&[]).await;
+    world.audit().await;
+    app.stop().await;
+    let hold = |zone: &str, quantity| {
+        let mut s = snapshot(Uuid::now_v7(), ReservationStatus::Held, quantity);
+        s.zone = ZoneId::parse(zone).unwrap();
+        s
+    };
+    let (a1, a2, b1) = (hold("a", 2), hold("a", 3), hold("b", 4));
+    let mut cancelled_a2 = a2.clone();
+    cancelled_a2.status = ReservationStatus::Cancelled;
+    let b2 = hold("b", 1);
+    let created = |s: &ReservationSnapshot| BookingEvent::ReservationCreated(s.clone());
+    // A run of holds (one repeated inside it), a cancel, then a run holding a redelivery.
+    apply(
+        &world,
+        &[
+            created(&a1),
+            created(&a2),
+            created(&a1),
+            created(&b1),
+            BookingEvent::ReservationCancelled(cancelled_a2),
+            created(&b2),
+            created(&a2),
+            created(&b1),
+        ],
+    )
+    .await
+    .unwrap();
+    let totals = store::zone_totals(&world.db, &world.sale.sale_id)
+        .await
+        .unwrap();
+    let held: Vec<(String, i32)> = totals.iter().map(|z| (z.zone_id.clone(), z.held)).collect();
+    assert_eq!(held, [("a".to_owned(), 2), ("b".to_owned(), 5)]);
+    assert!(totals.iter().all(|z| i64::from(z.held) == z.held_rows));
+    for (id, status) in [
+        (a1.reservation_id, "held"),
+        (a2.reservation_id, "cancelled"),
+    ] {
+        let row = store::reservation(&world.db, id).await.unwrap().unwrap();
+        assert_eq!(row.status, status);
+    }
 }
 
 #[tokio::test]
