@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt bench openapi run-booking run-auth run-ticket run-payment run-psp reconcile provision-demo token
+.PHONY: help dev dev-down deps test lint fmt bench bench-cost openapi run-booking run-auth run-ticket run-payment run-psp reconcile provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ fmt: ## format the code
 
 bench: ## the standard benchmark (release builds): reserve via gateway and direct, this machine's ceilings, BENCHMARKS.md (BENCH_SECONDS, BENCH_RATE, …)
 	@scripts/bench.sh
+
+bench-cost: ## CPU time per reservation of each process at a fixed rate below saturation (COST_RATE, BENCH_SECONDS)
+	@scripts/bench.sh cost
 
 openapi: ## regenerate the committed OpenAPI documents
 	$(CARGO) run --quiet --bin booking -- openapi > services/booking/openapi.json

@@ -9,7 +9,13 @@
 #   5. the Redis ceiling: redis-benchmark running booking's reserve script;
 # and writes BENCHMARKS.md from the JSON reports in tests/load/results. Exits non-zero when a
 # run fails or an audit says FAIL. Overrides: see the top of BENCHMARKS.md or README.md.
+#
+# `scripts/bench.sh cost` (`make bench-cost`) instead offers COST_RATE reserves/s (default 1500,
+# below saturation) for BENCH_SECONDS, through the gateway and then straight at booking, and
+# prints the CPU time each process (and the whole machine) spent per answered reservation, read
+# from /proc: what a change saves, steadier than throughput at saturation on a shared machine.
 set -euo pipefail
+MODE="${1:-standard}"
 cd "$(dirname "$0")/.."
 
 DURATION="${BENCH_SECONDS:-60}"
@@ -110,6 +116,45 @@ start serve target/release/loadgen --threads 2 serve --port 18090
 ready booking http://127.0.0.1:18083/readyz
 ready gateway http://127.0.0.1:18080/readyz
 ready serve http://127.0.0.1:18090/
+
+if [ "$MODE" = cost ]; then
+  COST_RATE="${COST_RATE:-1500}"
+  cpu_ticks() { # pid... -> user+system clock ticks of those processes
+    local total=0 pid
+    for pid in "$@"; do
+      [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+  }
+  machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+  HZ=$(getconf CLK_TCK)
+  mkdir -p "$DEV/cost"
+  cost() { # name target sale
+    local name=$1 target=$2 sale=$3 group
+    local -A pids=([booking]="$(pgrep -x booking)" [gateway]="$(pgrep -x gateway)"
+      [broker]="$(pgrep -x tansu || true)" [redis]="$(pgrep -x redis-server || true)"
+      [postgres]="$(pgrep -x postgres | tr '\n' ' ')")
+    local -A before
+    for group in "${!pids[@]}"; do before[$group]=$(cpu_ticks ${pids[$group]}); done
+    local machine_before; machine_before=$(machine_ticks)
+    say "$name: $COST_RATE reserves/s for ${DURATION}s"
+    target/release/loadgen --threads "$THREADS" run sustained --name "$name" --target "$target" \
+      --sale-id "$sale" --rate "$COST_RATE" --duration "$DURATION" --buyers "$BUYERS" \
+      --buyers-file "$DEV/buyers.json" --auth http://127.0.0.1:18080 --out "$DEV/cost" 2>&1 \
+      | tee "$DEV/cost/$name.log" >&2
+    local machine=$(( $(machine_ticks) - machine_before ))
+    local answered
+    answered=$(grep -oE "^$name: [0-9]+ answered" "$DEV/cost/$name.log" | grep -oE '[0-9]+ ' | tr -d ' ')
+    local line="$name: $answered answered; CPU µs per reservation:"
+    for group in booking gateway broker redis postgres; do
+      line+=" $group $(( ( $(cpu_ticks ${pids[$group]}) - ${before[$group]} ) * 1000000 / HZ / answered ))"
+    done
+    echo "$line machine $(( machine * 1000000 / HZ / answered ))"
+  }
+  cost cost-gateway http://127.0.0.1:18080 "$GATEWAY_SALE"
+  cost cost-direct http://127.0.0.1:18083 "$DIRECT_SALE"
+  exit 0
+fi
 
 rm -f "$RESULTS"/*.json "$RESULTS"/*.md "$RESULTS"/*.svg
 LOADGEN=(target/release/loadgen --threads "$THREADS")
