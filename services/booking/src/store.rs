@@ -65,15 +65,13 @@ pub async fn apply_batch(
 ) -> Result<(), RecordError> {
     let mut rest = envelopes;
     while let Some(first) = rest.first() {
-        let run = rest
+        let holds: Vec<&ReservationSnapshot> = rest
             .iter()
-            .take_while(|e| new_hold(e).is_some_and(|_| e.sale == first.sale))
-            .count();
-        if run > 1 {
-            let holds: Vec<&ReservationSnapshot> =
-                rest[..run].iter().filter_map(new_hold).collect();
+            .map_while(|e| new_hold(e).filter(|_| e.sale == first.sale))
+            .collect();
+        if holds.len() > 1 {
             record_new_holds(tx, &first.sale, &holds).await?;
-            rest = &rest[run..];
+            rest = &rest[holds.len()..];
         } else {
             apply(tx, first).await?;
             rest = &rest[1..];
@@ -130,15 +128,7 @@ async fn record_new_holds(
         *held.entry(zone).or_default() += quantity;
     }
     for (zone, seats) in held {
-        sqlx::query(
-            "INSERT INTO zones (sale_id, zone_id, held) VALUES ($1, $2, $3)
-             ON CONFLICT (sale_id, zone_id) DO UPDATE SET held = zones.held + $3",
-        )
-        .bind(sale.as_str())
-        .bind(&zone)
-        .bind(seats)
-        .execute(&mut **tx)
-        .await?;
+        add_to_zone(tx, sale, &zone, seats, 0).await?;
     }
     Ok(())
 }
@@ -335,20 +325,32 @@ async fn record_reservation(
         (Some(_), _) => (-q, 0),
     };
     if held != 0 || sold != 0 {
-        sqlx::query(
-            // CHECK constraints apply to the proposed row before the conflict is detected, so the
-            // inserted counts are clamped; a decrement only ever meets an existing row.
-            "INSERT INTO zones (sale_id, zone_id, held, sold) VALUES ($1, $2, GREATEST($3, 0), GREATEST($4, 0))
-             ON CONFLICT (sale_id, zone_id) DO UPDATE SET held = zones.held + $3, sold = zones.sold + $4",
-        )
-            .bind(sale.as_str())
-            .bind(zone)
-            .bind(held)
-            .bind(sold)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| oversell_or(e, sale, zone))?;
+        add_to_zone(tx, sale, zone, held, sold).await?;
     }
+    Ok(())
+}
+
+/// Moves a zone's held and sold counters by the given amounts.
+async fn add_to_zone(
+    tx: &mut Transaction<'_, Postgres>,
+    sale: &SaleId,
+    zone: &str,
+    held: i32,
+    sold: i32,
+) -> Result<(), RecordError> {
+    sqlx::query(
+        // CHECK constraints apply to the proposed row before the conflict is detected, so the
+        // inserted counts are clamped; a decrement only ever meets an existing row.
+        "INSERT INTO zones (sale_id, zone_id, held, sold) VALUES ($1, $2, GREATEST($3, 0), GREATEST($4, 0))
+         ON CONFLICT (sale_id, zone_id) DO UPDATE SET held = zones.held + $3, sold = zones.sold + $4",
+    )
+    .bind(sale.as_str())
+    .bind(zone)
+    .bind(held)
+    .bind(sold)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| oversell_or(e, sale, zone))?;
     Ok(())
 }
 
