@@ -33,14 +33,30 @@ pub struct KafkaConfig {
     pub linger_ms: u32,
     /// Further librdkafka producer properties (`name=value` pairs), applied last.
     pub producer_options: Vec<(String, String)>,
+    /// Further librdkafka consumer properties (`name=value` pairs), applied last.
+    pub consumer_options: Vec<(String, String)>,
     /// librdkafka debug contexts (e.g. `cgrp,fetch`), off when empty.
     pub debug: Option<String>,
 }
 
-/// Parses `name=value,name=value`; acks and idempotence are not negotiable.
-fn producer_options(raw: Option<&str>) -> Result<Vec<(String, String)>, ConfigError> {
+/// Producer properties that carry the delivery guarantees and cannot be overridden.
+const FIXED_PRODUCER: &[&str] = &["acks", "enable.idempotence"];
+/// Consumer properties that carry the commit-after-processing guarantee and cannot be overridden.
+const FIXED_CONSUMER: &[&str] = &[
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+];
+
+/// Parses the `name=value,name=value` of setting `setting`, refusing the `fixed` properties.
+fn client_options(
+    setting: &str,
+    raw: Option<&str>,
+    fixed: &[&str],
+) -> Result<Vec<(String, String)>, ConfigError> {
     let bad = |reason: String| ConfigError {
-        name: "KAFKA_PRODUCER_OPTIONS".into(),
+        name: setting.into(),
         reason,
     };
     let mut options = Vec::new();
@@ -53,9 +69,10 @@ fn producer_options(raw: Option<&str>) -> Result<Vec<(String, String)>, ConfigEr
             .split_once('=')
             .ok_or_else(|| bad(format!("{pair:?} is not name=value")))?;
         let name = name.trim();
-        if matches!(name, "acks" | "enable.idempotence") {
+        if fixed.contains(&name) {
             return Err(bad(format!(
-                "{name} is fixed: every event waits for all replicas, never duplicated"
+                "{name} is fixed: events are acknowledged by all replicas, never duplicated, \
+                 and consumed offsets are committed only after processing"
             )));
         }
         options.push((name.to_owned(), value.trim().to_owned()));
@@ -65,13 +82,22 @@ fn producer_options(raw: Option<&str>) -> Result<Vec<(String, String)>, ConfigEr
 
 impl KafkaConfig {
     /// Reads `KAFKA_BROKERS`, `KAFKA_PRODUCE_TIMEOUT_MS`, `KAFKA_LINGER_MS`,
-    /// `KAFKA_PRODUCER_OPTIONS` and `KAFKA_DEBUG`.
+    /// `KAFKA_PRODUCER_OPTIONS`, `KAFKA_CONSUMER_OPTIONS` and `KAFKA_DEBUG`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             brokers: env.string_or("KAFKA_BROKERS", "127.0.0.1:9092"),
             produce_timeout: env.millis_or("KAFKA_PRODUCE_TIMEOUT_MS", 5_000)?,
             linger_ms: env.parse_or("KAFKA_LINGER_MS", 2)?,
-            producer_options: producer_options(env.get("KAFKA_PRODUCER_OPTIONS").as_deref())?,
+            producer_options: client_options(
+                "KAFKA_PRODUCER_OPTIONS",
+                env.get("KAFKA_PRODUCER_OPTIONS").as_deref(),
+                FIXED_PRODUCER,
+            )?,
+            consumer_options: client_options(
+                "KAFKA_CONSUMER_OPTIONS",
+                env.get("KAFKA_CONSUMER_OPTIONS").as_deref(),
+                FIXED_CONSUMER,
+            )?,
             debug: env.get("KAFKA_DEBUG"),
         })
     }
@@ -106,13 +132,18 @@ impl KafkaConfig {
 
     /// A consumer in `group` that commits offsets only when told to.
     pub fn consumer(&self, group: &str) -> Result<StreamConsumer, KafkaError> {
-        self.base()
+        let mut config = self.base();
+        config
+            .set("session.timeout.ms", "10000")
+            .set("topic.metadata.refresh.interval.ms", "5000");
+        for (name, value) in &self.consumer_options {
+            config.set(name, value);
+        }
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("topic.metadata.refresh.interval.ms", "5000")
             .create()
     }
 
@@ -381,9 +412,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn producer_options_parse_and_the_guarantees_cannot_be_switched_off() {
-        let options =
-            producer_options(Some("linger.ms=5, queue.buffering.max.kbytes=65536")).unwrap();
+    fn client_options_parse_and_the_guarantees_cannot_be_switched_off() {
+        let options = client_options(
+            "KAFKA_PRODUCER_OPTIONS",
+            Some("linger.ms=5, queue.buffering.max.kbytes=65536"),
+            FIXED_PRODUCER,
+        )
+        .unwrap();
         assert_eq!(
             options,
             vec![
@@ -391,10 +426,31 @@ mod tests {
                 ("queue.buffering.max.kbytes".to_owned(), "65536".to_owned())
             ]
         );
-        assert!(producer_options(None).unwrap().is_empty());
+        assert!(
+            client_options("KAFKA_PRODUCER_OPTIONS", None, FIXED_PRODUCER)
+                .unwrap()
+                .is_empty()
+        );
         for bad in ["acks=1", "enable.idempotence=false", "linger.ms"] {
-            let err = producer_options(Some(bad)).unwrap_err();
+            let err =
+                client_options("KAFKA_PRODUCER_OPTIONS", Some(bad), FIXED_PRODUCER).unwrap_err();
             assert!(err.to_string().contains("KAFKA_PRODUCER_OPTIONS"), "{err}");
+        }
+        let consumer = client_options(
+            "KAFKA_CONSUMER_OPTIONS",
+            Some("fetch.wait.max.ms=100,fetch.min.bytes=65536"),
+            FIXED_CONSUMER,
+        )
+        .unwrap();
+        assert_eq!(consumer.len(), 2);
+        for bad in [
+            "enable.auto.commit=true",
+            "group.id=x",
+            "auto.offset.reset=latest",
+        ] {
+            let err =
+                client_options("KAFKA_CONSUMER_OPTIONS", Some(bad), FIXED_CONSUMER).unwrap_err();
+            assert!(err.to_string().contains("KAFKA_CONSUMER_OPTIONS"), "{err}");
         }
     }
 }
