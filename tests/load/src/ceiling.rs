@@ -127,6 +127,7 @@ pub async fn redis(settings: &RedisCeiling, backends: &Backends) -> anyhow::Resu
         seats_per_zone: MAX_ZONE_SEATS,
         per_user_cap: MAX_ZONE_SEATS,
         hold_ttl_seconds: 3600,
+        partitions: sale::DEFAULT_PARTITIONS,
         price_minor: PRICE_MINOR,
         queue: None,
         opens_in_seconds: 0,

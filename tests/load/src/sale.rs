@@ -20,6 +20,14 @@ pub const MAX_ZONE_SEATS: u32 = 1_000_000;
 /// Price of every seat of a load-test sale, in minor units.
 pub const PRICE_MINOR: i64 = 5_000;
 
+/// Topic partitions of a run's sale unless told otherwise: one, as many as the one booking
+/// process that consumes them (each partition adds produce and fetch requests to the broker).
+pub const DEFAULT_PARTITIONS: u16 = 1;
+
+fn default_partitions() -> u16 {
+    DEFAULT_PARTITIONS
+}
+
 /// The sale of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +42,9 @@ pub struct SaleShape {
     pub per_user_cap: u32,
     /// How long an unpaid hold lives.
     pub hold_ttl_seconds: u32,
+    /// Partitions of the sale's topics.
+    #[serde(default = "default_partitions")]
+    pub partitions: u16,
     /// Price per seat, minor units (EUR).
     pub price_minor: i64,
     /// The sale's queue, when it has one.
@@ -103,7 +114,7 @@ impl SaleShape {
             "startsAt": starts.format(&time::format_description::well_known::Rfc3339)?,
             "endsAt": (now + Duration::from_secs(86_400)).format(&time::format_description::well_known::Rfc3339)?,
             "holdTtlSeconds": self.hold_ttl_seconds,
-            "partitions": 3,
+            "partitions": self.partitions,
             "zones": zones,
             "queue": queue,
         }))

@@ -5,7 +5,7 @@ use shared::ids::SaleId;
 
 use crate::{
     audit::Expectation,
-    sale::{MAX_ZONE_SEATS, PRICE_MINOR, QueueShape, SaleShape},
+    sale::{DEFAULT_PARTITIONS, MAX_ZONE_SEATS, PRICE_MINOR, QueueShape, SaleShape},
     schedule::Profile,
     workload::{MAX_QUANTITY, Mix},
 };
@@ -121,6 +121,9 @@ pub struct Knobs {
     /// Hold TTL of the sale, seconds.
     #[arg(long)]
     pub hold_ttl: Option<u32>,
+    /// Partitions of the sale's topics (default 1: one booking process consumes them).
+    #[arg(long)]
+    pub partitions: Option<u16>,
     /// Queued: buyers the queue admits per second.
     #[arg(long)]
     pub admission_rate: Option<u32>,
@@ -381,6 +384,10 @@ impl Scenario {
         if !(1..=3600).contains(&hold_ttl_seconds) {
             return Err("--hold-ttl must be 1 to 3600 seconds".into());
         }
+        let partitions = knobs.partitions.unwrap_or(DEFAULT_PARTITIONS);
+        if !(1..=256).contains(&partitions) {
+            return Err("--partitions must be 1 to 256".into());
+        }
         let (queue, opens_in_seconds) = match self {
             Self::Queued => {
                 let shape = QueueShape {
@@ -411,6 +418,7 @@ impl Scenario {
                 seats_per_zone,
                 per_user_cap: cap,
                 hold_ttl_seconds,
+                partitions,
                 price_minor: PRICE_MINOR,
                 queue,
                 opens_in_seconds,
@@ -525,5 +533,25 @@ mod tests {
             ..Knobs::default()
         };
         assert!(Scenario::Sustained.plan(&knobs, sale()).is_err());
+        for partitions in [0, 257] {
+            let knobs = Knobs {
+                partitions: Some(partitions),
+                ..Knobs::default()
+            };
+            let err = Scenario::Sustained.plan(&knobs, sale()).unwrap_err();
+            assert!(err.contains("--partitions"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_sale_has_one_partition_unless_told_and_its_spec_carries_them() {
+        let plan = Scenario::Sustained.plan(&Knobs::default(), sale()).unwrap();
+        assert_eq!(plan.sale.partitions, 1);
+        let knobs = Knobs {
+            partitions: Some(4),
+            ..Knobs::default()
+        };
+        let plan = Scenario::Sustained.plan(&knobs, sale()).unwrap();
+        assert_eq!(plan.sale.spec().unwrap().partitions, 4);
     }
 }

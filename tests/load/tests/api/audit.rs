@@ -31,6 +31,7 @@ async fn the_audit_passes_a_clean_sale_and_fails_a_conjured_seat_or_a_key_with_t
         seats_per_zone: 10,
         per_user_cap: 2,
         hold_ttl_seconds: 60,
+        partitions: 2,
         price_minor: 100,
         queue: None,
         opens_in_seconds: 0,
