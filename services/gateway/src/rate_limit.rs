@@ -1,12 +1,29 @@
 //! Rate limiting: a token bucket per route and per caller (the user when authenticated, else the
 //! client IP), kept in Redis so all replicas share it. When Redis cannot be reached the request
 //! is let through (fail open) and counted: buying must not stop because the limiter's store did.
+//!
+//! A replica may take several tokens from the shared bucket at once (a lease) and spend them
+//! locally for a short while, so a busy caller costs one Redis call per lease rather than per
+//! request. Leased tokens are taken from the bucket before they are spent, so replicas together
+//! never admit more than the bucket allows; tokens a lease does not spend before it lapses are
+//! lost, which can only refuse early, never admit more.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::http::{HeaderMap, HeaderValue};
 use redis::{Script, aio::ConnectionManager};
 use shared::config::{ConfigError, Env};
+
+/// Most tokens one lease may hold.
+const MAX_LEASE: u32 = 1_000;
+/// How long a lease's tokens may be spent.
+const LEASE_TTL: Duration = Duration::from_secs(5);
+/// Callers with a live lease kept per replica; the least recently used beyond it are dropped.
+const MAX_LEASES: u64 = 100_000;
 
 /// Rate and burst of one route.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,11 +39,23 @@ pub struct Limit {
 pub struct Limits {
     default: Limit,
     per_route: HashMap<String, Limit>,
+    lease_ms: u64,
+}
+
+impl Limit {
+    /// Tokens a replica takes at once: the rate of `lease_ms` milliseconds, at most a tenth of the
+    /// burst (so one replica cannot drain a bucket others share) and at most [`MAX_LEASE`];
+    /// at least one, which is one Redis call per request.
+    pub fn lease(&self, lease_ms: u64) -> u32 {
+        let tokens = (self.rate * lease_ms as f64 / 1000.0).min(f64::from(self.burst) / 10.0);
+        (tokens.floor() as u32).clamp(1, MAX_LEASE)
+    }
 }
 
 impl Limits {
     /// Reads `GATEWAY_RATE_LIMITS`: `route=rate/burst` pairs, comma separated; `default` applies
-    /// to routes not listed.
+    /// to routes not listed. `GATEWAY_RATE_LIMIT_LEASE_MS` (default 100, 0 for none) is how many
+    /// milliseconds of a route's rate a replica may take from the shared bucket at once.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let name = "GATEWAY_RATE_LIMITS";
         let raw = env.string_or(name, "default=50/100,auth=5/20");
@@ -51,7 +80,12 @@ impl Limits {
             rate: 50.0,
             burst: 100,
         });
-        Ok(Self { default, per_route })
+        let lease_ms = env.parse_or("GATEWAY_RATE_LIMIT_LEASE_MS", 100)?;
+        Ok(Self {
+            default,
+            per_route,
+            lease_ms,
+        })
     }
 
     /// The limit of a route.
@@ -87,13 +121,25 @@ impl Decision {
     }
 }
 
+/// Tokens this replica took from a shared bucket and has not spent yet.
+#[derive(Debug)]
+struct Lease {
+    tokens: u32,
+    /// Tokens the shared bucket had left when the lease was last topped up.
+    bucket_left: i64,
+    /// Seconds until the bucket is full again, as of that moment.
+    reset: u64,
+    expires: Instant,
+}
+
 /// The shared limiter.
 #[derive(Clone)]
 pub struct RateLimiter {
     conn: ConnectionManager,
-    script: std::sync::Arc<Script>,
-    limits: std::sync::Arc<Limits>,
+    script: Arc<Script>,
+    limits: Arc<Limits>,
     namespace: String,
+    leases: moka::sync::Cache<String, Arc<Mutex<Lease>>>,
 }
 
 impl RateLimiter {
@@ -101,32 +147,93 @@ impl RateLimiter {
     pub fn new(conn: ConnectionManager, limits: Limits, namespace: String) -> Self {
         Self {
             conn,
-            script: std::sync::Arc::new(Script::new(include_str!("token_bucket.lua"))),
-            limits: std::sync::Arc::new(limits),
+            script: Arc::new(Script::new(include_str!("token_bucket.lua"))),
+            limits: Arc::new(limits),
             namespace,
+            leases: moka::sync::Cache::builder()
+                .max_capacity(MAX_LEASES)
+                .time_to_idle(LEASE_TTL)
+                .build(),
+        }
+    }
+
+    /// Spends a leased token of `key`, if a live lease has one.
+    fn spend_leased(&self, key: &str, limit: Limit) -> Option<Decision> {
+        let lease = self.leases.get(key)?;
+        let mut lease = lease.lock().ok()?;
+        if lease.tokens == 0 || lease.expires <= Instant::now() {
+            return None;
+        }
+        lease.tokens -= 1;
+        Some(Decision {
+            allowed: true,
+            limit: limit.burst,
+            remaining: lease.bucket_left + i64::from(lease.tokens),
+            retry_after: 1,
+            reset: lease.reset,
+        })
+    }
+
+    /// Keeps `tokens` more for `key` until the lease lapses.
+    fn keep(&self, key: String, tokens: u32, bucket_left: i64, reset: u64) {
+        let lease = self.leases.get_with(key, || {
+            Arc::new(Mutex::new(Lease {
+                tokens: 0,
+                bucket_left,
+                reset,
+                expires: Instant::now(),
+            }))
+        });
+        if let Ok(mut lease) = lease.lock() {
+            let now = Instant::now();
+            if lease.expires <= now {
+                lease.tokens = 0;
+            }
+            lease.tokens = lease.tokens.saturating_add(tokens);
+            lease.bucket_left = bucket_left;
+            lease.reset = reset;
+            lease.expires = now + LEASE_TTL;
         }
     }
 
     /// Takes a token for `caller` on `route`; `None` when Redis could not answer (fail open).
     pub async fn check(&self, route: &str, caller: &str) -> Option<Decision> {
         let limit = self.limits.of(route);
-        let mut conn = self.conn.clone();
         let key = format!("{}:{{{route}:{caller}}}", self.namespace);
+        if let Some(decision) = self.spend_leased(&key, limit) {
+            return Some(decision);
+        }
+        let lease = limit.lease(self.limits.lease_ms);
+        let mut conn = self.conn.clone();
         let reply: redis::RedisResult<(i64, i64, i64, i64)> = self
             .script
-            .key(key)
+            .key(&key)
             .arg(limit.rate)
             .arg(limit.burst)
+            .arg(lease)
             .invoke_async(&mut conn)
             .await;
         match reply {
-            Ok((allowed, remaining, wait_ms, full_ms)) => Some(Decision {
-                allowed: allowed == 1,
-                limit: limit.burst,
-                remaining,
-                retry_after: ((wait_ms.max(0) as u64).div_ceil(1000)).max(1),
-                reset: (full_ms.max(0) as u64).div_ceil(1000),
-            }),
+            Ok((taken, remaining, wait_ms, full_ms)) => {
+                if taken < 1 {
+                    // Concurrent requests of this caller may have leased the last tokens meanwhile.
+                    if let Some(decision) = self.spend_leased(&key, limit) {
+                        return Some(decision);
+                    }
+                }
+                let reset = (full_ms.max(0) as u64).div_ceil(1000);
+                let kept = u32::try_from(taken - 1).unwrap_or(0);
+                if kept > 0 {
+                    self.keep(key, kept, remaining, reset);
+                }
+                Some(Decision {
+                    allowed: taken >= 1,
+                    limit: limit.burst,
+                    remaining: remaining + i64::from(kept),
+                    retry_after: ((wait_ms.max(0) as u64).div_ceil(1000)).max(1),
+                    reset,
+                })
+            }
             Err(err) => {
                 metrics::counter!("gateway_rate_limit_unavailable_total").increment(1);
                 tracing::warn!(error = %err, "rate limiter unavailable; letting the request through");
@@ -166,5 +273,24 @@ mod tests {
                 "{bad}"
             );
         }
+        assert_eq!(limits.lease_ms, 100);
+        assert!(
+            Limits::from_env(&Env::default().with("GATEWAY_RATE_LIMIT_LEASE_MS", "soon")).is_err()
+        );
+    }
+
+    #[test]
+    fn a_lease_is_a_slice_of_the_rate_never_more_than_a_tenth_of_the_burst() {
+        let limit = |rate: f64, burst: u32| Limit { rate, burst };
+        // The default limits: 5 tokens (100 ms at 50/s) for the API, one call per login.
+        assert_eq!(limit(50.0, 100).lease(100), 5);
+        assert_eq!(limit(5.0, 20).lease(100), 1);
+        // A big rate with a small burst: a tenth of the burst.
+        assert_eq!(limit(10_000.0, 200).lease(100), 20);
+        // Limits out of reach: capped.
+        assert_eq!(limit(1e9, 1_000_000_000).lease(100), MAX_LEASE);
+        // No leasing: one token per call.
+        assert_eq!(limit(1e9, 1_000_000_000).lease(0), 1);
+        assert_eq!(limit(0.1, 5).lease(100_000), 1);
     }
 }

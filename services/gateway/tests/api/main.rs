@@ -326,6 +326,119 @@ async fn two_gateways_share_one_bucket_burst_then_steady_rate() {
     );
 }
 
+/// Two gateways with leases of 10 tokens (0.5/s, burst 100, 100 s of rate per lease), sharing
+/// one bucket or, when `shared` is false, each with a bucket of its own.
+async fn leasing_pair(shared: bool) -> (Gateway, Gateway, TokenSigner, String) {
+    let up = format!("http://{}", upstream().await);
+    let namespace = || format!("rl-test-{}", uuid::Uuid::new_v4().simple());
+    let ns_a = namespace();
+    let ns_b = if shared { ns_a.clone() } else { namespace() };
+    let pem = TokenSigner::generate("gw-test").unwrap();
+    let same =
+        |s: &TokenSigner| TokenSigner::from_pem(s.kid(), s.private_pem().as_bytes()).unwrap();
+    let env = |ns: &str| {
+        vec![
+            ("GATEWAY_RATE_LIMIT_NAMESPACE", ns.to_owned()),
+            (
+                "GATEWAY_RATE_LIMITS",
+                "default=1000/1000,sale_booking=0.5/100".to_owned(),
+            ),
+            ("GATEWAY_RATE_LIMIT_LEASE_MS", "100000".to_owned()),
+        ]
+    };
+    let mut pair = Vec::new();
+    for ns in [&ns_a, &ns_b] {
+        let owned = env(ns);
+        let extra: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pair.push(gateway_with(&up, same(&pem), &extra).await);
+    }
+    let b = pair.pop().unwrap();
+    let a = pair.pop().unwrap();
+    (a, b, pem, ns_a)
+}
+
+/// 300 concurrent requests of one caller split over both gateways, then 40 one by one on each
+/// (spending what the leases still hold): how many were let through.
+async fn admitted_by_pair(a: &Gateway, b: &Gateway, token: &str) -> (usize, usize) {
+    let http = reqwest::Client::new();
+    let hit = |gw: &Gateway| {
+        http.get(format!("{}/api/v1/sales/demo/availability", gw.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let burst = futures::future::join_all((0..300).map(|i| hit(if i % 2 == 0 { a } else { b })))
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().status() == 200)
+        .count();
+    let mut after = 0;
+    for gw in [a, b] {
+        for _ in 0..40 {
+            if hit(gw).await.unwrap().status() == 200 {
+                after += 1;
+            }
+        }
+    }
+    (burst, after)
+}
+
+#[tokio::test]
+async fn leased_tokens_come_out_of_the_shared_bucket_so_two_gateways_never_admit_more_than_it_holds()
+ {
+    let (a, b, signer, namespace) = leasing_pair(true).await;
+    let token = token(&signer);
+    // One request takes a lease of 10 tokens out of the shared bucket.
+    let first = reqwest::Client::new()
+        .get(format!("{}/api/v1/sales/demo/availability", a.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let left: f64 = redis::cmd("HGET")
+        .arg(&keys[0])
+        .arg("tokens")
+        .query_async::<String>(&mut redis)
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (90.0..91.0).contains(&left),
+        "{left} tokens left in the bucket"
+    );
+
+    let (burst, after) = admitted_by_pair(&a, &b, &token).await;
+    let burst = burst + 1; // with the first request
+    // 100 in the bucket, plus at most a few tokens refilled at 0.5/s while the test runs.
+    assert!(burst <= 103, "{burst} admitted by the concurrent burst");
+    assert!(
+        (100..=103).contains(&(burst + after)),
+        "{burst} + {after} admitted from a bucket of 100"
+    );
+}
+
+#[tokio::test]
+async fn negative_control_gateways_with_buckets_of_their_own_admit_twice_the_burst() {
+    let (a, b, signer, _) = leasing_pair(false).await;
+    let (burst, after) = admitted_by_pair(&a, &b, &token(&signer)).await;
+    assert!(
+        burst + after >= 200,
+        "{burst} + {after} admitted: without the shared bucket each gateway admits its own 100"
+    );
+}
+
 #[tokio::test]
 async fn anonymous_callers_are_limited_by_address_and_a_spoofed_forwarded_for_does_not_escape() {
     let (a, _b, _) = limited_pair("0.1", "5").await;
