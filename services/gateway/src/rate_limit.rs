@@ -4,9 +4,11 @@
 //!
 //! A replica may take several tokens from the shared bucket at once (a lease) and spend them
 //! locally for a short while, so a busy caller costs one Redis call per lease rather than per
-//! request. Leased tokens are taken from the bucket before they are spent, so replicas together
-//! never admit more than the bucket allows; tokens a lease does not spend before it lapses are
-//! lost, which can only refuse early, never admit more.
+//! request. Leased tokens leave the bucket before they are spent and a replica holds at most one
+//! lease per bucket, so replicas together admit at most what the bucket allows plus one lease
+//! each (at most a tenth of the burst); tokens a lease does not spend before it lapses are lost,
+//! which only refuses early. `RateLimit-Remaining` is the shared bucket's count at the replica's
+//! last call to Redis.
 
 use std::{
     collections::HashMap,
@@ -71,7 +73,7 @@ impl Limits {
                 rate: rate.trim().parse().map_err(|_| bad(entry))?,
                 burst: burst.trim().parse().map_err(|_| bad(entry))?,
             };
-            if !(limit.rate > 0.0 && limit.burst >= 1) {
+            if !(limit.rate > 0.0 && limit.rate.is_finite() && limit.burst >= 1) {
                 return Err(bad(entry));
             }
             per_route.insert(route.trim().to_owned(), limit);
@@ -125,11 +127,105 @@ impl Decision {
 #[derive(Debug)]
 struct Lease {
     tokens: u32,
-    /// Tokens the shared bucket had left when the lease was last topped up.
+    /// Tokens the shared bucket had left at the last answer from Redis.
     bucket_left: i64,
-    /// Seconds until the bucket is full again, as of that moment.
-    reset: u64,
+    /// When the shared bucket is full again, as of that answer.
+    full_at: Instant,
+    /// When the unspent tokens lapse.
     expires: Instant,
+    /// Whether a request is asking Redis for a lease for this bucket right now.
+    leasing: bool,
+}
+
+/// The leases of one replica, by bucket key.
+struct Leases {
+    cache: moka::sync::Cache<String, Arc<Mutex<Lease>>>,
+}
+
+/// A request asking Redis for a lease; the next may ask once it is dropped.
+struct Leasing {
+    lease: Arc<Mutex<Lease>>,
+}
+
+impl Leases {
+    fn new() -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(MAX_LEASES)
+                .time_to_idle(LEASE_TTL)
+                .build(),
+        }
+    }
+
+    /// Spends a leased token of `key`, if a live lease has one.
+    fn spend(&self, key: &str, limit: Limit) -> Option<Decision> {
+        let lease = self.cache.get(key)?;
+        let mut lease = lease.lock().ok()?;
+        let now = Instant::now();
+        if lease.tokens == 0 || lease.expires <= now {
+            return None;
+        }
+        lease.tokens -= 1;
+        Some(Decision {
+            allowed: true,
+            limit: limit.burst,
+            remaining: lease.bucket_left,
+            retry_after: 1,
+            reset: lease
+                .full_at
+                .saturating_duration_since(now)
+                .as_secs_f64()
+                .ceil() as u64,
+        })
+    }
+
+    /// Lets the caller ask Redis for a lease of `key`, unless another request is asking: the
+    /// others meanwhile take one token per call, so concurrent misses never lease more than one
+    /// lease's worth.
+    fn start(&self, key: &str) -> Option<Leasing> {
+        let now = Instant::now();
+        let lease = self.cache.get_with(key.to_owned(), || {
+            Arc::new(Mutex::new(Lease {
+                tokens: 0,
+                bucket_left: 0,
+                full_at: now,
+                expires: now,
+                leasing: false,
+            }))
+        });
+        let mut state = lease.lock().ok()?;
+        if state.leasing {
+            return None;
+        }
+        state.leasing = true;
+        drop(state);
+        Some(Leasing { lease })
+    }
+}
+
+impl Leasing {
+    /// Keeps `tokens` more, holding at most `cap`, until the lease lapses.
+    fn keep(&self, tokens: u32, cap: u32, bucket_left: i64, full_at: Instant) {
+        let now = Instant::now();
+        if let Ok(mut lease) = self.lease.lock() {
+            if lease.tokens == 0 || lease.expires <= now {
+                // A new lease; tokens already held keep the life they started with.
+                lease.tokens = 0;
+                lease.expires = now + LEASE_TTL;
+            }
+            lease.tokens = lease.tokens.saturating_add(tokens).min(cap);
+            lease.bucket_left = bucket_left;
+            lease.full_at = full_at;
+        }
+    }
+}
+
+impl Drop for Leasing {
+    fn drop(&mut self) {
+        if let Ok(mut lease) = self.lease.lock() {
+            lease.leasing = false;
+        }
+    }
 }
 
 /// The shared limiter.
@@ -139,7 +235,7 @@ pub struct RateLimiter {
     script: Arc<Script>,
     limits: Arc<Limits>,
     namespace: String,
-    leases: moka::sync::Cache<String, Arc<Mutex<Lease>>>,
+    leases: Arc<Leases>,
 }
 
 impl RateLimiter {
@@ -150,49 +246,7 @@ impl RateLimiter {
             script: Arc::new(Script::new(include_str!("token_bucket.lua"))),
             limits: Arc::new(limits),
             namespace,
-            leases: moka::sync::Cache::builder()
-                .max_capacity(MAX_LEASES)
-                .time_to_idle(LEASE_TTL)
-                .build(),
-        }
-    }
-
-    /// Spends a leased token of `key`, if a live lease has one.
-    fn spend_leased(&self, key: &str, limit: Limit) -> Option<Decision> {
-        let lease = self.leases.get(key)?;
-        let mut lease = lease.lock().ok()?;
-        if lease.tokens == 0 || lease.expires <= Instant::now() {
-            return None;
-        }
-        lease.tokens -= 1;
-        Some(Decision {
-            allowed: true,
-            limit: limit.burst,
-            remaining: lease.bucket_left + i64::from(lease.tokens),
-            retry_after: 1,
-            reset: lease.reset,
-        })
-    }
-
-    /// Keeps `tokens` more for `key` until the lease lapses.
-    fn keep(&self, key: String, tokens: u32, bucket_left: i64, reset: u64) {
-        let lease = self.leases.get_with(key, || {
-            Arc::new(Mutex::new(Lease {
-                tokens: 0,
-                bucket_left,
-                reset,
-                expires: Instant::now(),
-            }))
-        });
-        if let Ok(mut lease) = lease.lock() {
-            let now = Instant::now();
-            if lease.expires <= now {
-                lease.tokens = 0;
-            }
-            lease.tokens = lease.tokens.saturating_add(tokens);
-            lease.bucket_left = bucket_left;
-            lease.reset = reset;
-            lease.expires = now + LEASE_TTL;
+            leases: Arc::new(Leases::new()),
         }
     }
 
@@ -200,38 +254,41 @@ impl RateLimiter {
     pub async fn check(&self, route: &str, caller: &str) -> Option<Decision> {
         let limit = self.limits.of(route);
         let key = format!("{}:{{{route}:{caller}}}", self.namespace);
-        if let Some(decision) = self.spend_leased(&key, limit) {
+        if let Some(decision) = self.leases.spend(&key, limit) {
             return Some(decision);
         }
         let lease = limit.lease(self.limits.lease_ms);
+        let leasing = (lease > 1).then(|| self.leases.start(&key)).flatten();
+        let want = if leasing.is_some() { lease } else { 1 };
         let mut conn = self.conn.clone();
         let reply: redis::RedisResult<(i64, i64, i64, i64)> = self
             .script
             .key(&key)
             .arg(limit.rate)
             .arg(limit.burst)
-            .arg(lease)
+            .arg(want)
             .invoke_async(&mut conn)
             .await;
         match reply {
             Ok((taken, remaining, wait_ms, full_ms)) => {
                 if taken < 1 {
                     // Concurrent requests of this caller may have leased the last tokens meanwhile.
-                    if let Some(decision) = self.spend_leased(&key, limit) {
+                    if let Some(decision) = self.leases.spend(&key, limit) {
                         return Some(decision);
                     }
                 }
-                let reset = (full_ms.max(0) as u64).div_ceil(1000);
+                let full_in = full_ms.max(0) as u64;
                 let kept = u32::try_from(taken - 1).unwrap_or(0);
-                if kept > 0 {
-                    self.keep(key, kept, remaining, reset);
+                if let Some(leasing) = leasing.as_ref().filter(|_| kept > 0) {
+                    let full_at = Instant::now() + Duration::from_millis(full_in);
+                    leasing.keep(kept, lease - 1, remaining, full_at);
                 }
                 Some(Decision {
                     allowed: taken >= 1,
                     limit: limit.burst,
-                    remaining: remaining + i64::from(kept),
-                    retry_after: ((wait_ms.max(0) as u64).div_ceil(1000)).max(1),
-                    reset,
+                    remaining,
+                    retry_after: (wait_ms.max(0) as u64).div_ceil(1000).max(1),
+                    reset: full_in.div_ceil(1000),
                 })
             }
             Err(err) => {
@@ -267,7 +324,14 @@ mod tests {
                 burst: 20
             }
         );
-        for bad in ["auth=0/3", "auth=1/0", "auth", "auth=x/1"] {
+        for bad in [
+            "auth=0/3",
+            "auth=1/0",
+            "auth",
+            "auth=x/1",
+            "auth=inf/3",
+            "auth=NaN/3",
+        ] {
             assert!(
                 Limits::from_env(&Env::default().with("GATEWAY_RATE_LIMITS", bad)).is_err(),
                 "{bad}"
@@ -276,6 +340,38 @@ mod tests {
         assert_eq!(limits.lease_ms, 100);
         assert!(
             Limits::from_env(&Env::default().with("GATEWAY_RATE_LIMIT_LEASE_MS", "soon")).is_err()
+        );
+    }
+
+    #[test]
+    fn a_replica_asks_for_one_lease_at_a_time_and_holds_at_most_one() {
+        let leases = Leases::new();
+        let limit = Limit {
+            rate: 50.0,
+            burst: 100,
+        };
+        let full_at = Instant::now() + Duration::from_secs(2);
+        assert!(leases.spend("k", limit).is_none(), "nothing leased yet");
+        let first = leases.start("k").unwrap();
+        assert!(
+            leases.start("k").is_none(),
+            "a lease is already being asked for"
+        );
+        assert!(leases.start("other").is_some(), "leases are per bucket");
+        // A lease of 5: one spent by the request that asked, 4 kept; never more than the cap.
+        first.keep(4, 4, 85, full_at);
+        first.keep(4, 4, 85, full_at);
+        drop(first);
+        for _ in 0..4 {
+            let decision = leases.spend("k", limit).unwrap();
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, 85);
+            assert_eq!(decision.reset, 2);
+        }
+        assert!(leases.spend("k", limit).is_none(), "the lease is spent");
+        assert!(
+            leases.start("k").is_some(),
+            "the next may ask once the first is done"
         );
     }
 

@@ -357,8 +357,9 @@ async fn leasing_pair(shared: bool) -> (Gateway, Gateway, TokenSigner, String) {
     (a, b, pem, ns_a)
 }
 
-/// 300 concurrent requests of one caller split over both gateways, then 40 one by one on each
-/// (spending what the leases still hold): how many were let through.
+/// 200 concurrent requests of one caller split over both gateways, then 40 one by one on each
+/// (spending what the leases still hold): how many the limiter let through (anything but a 429:
+/// an admitted request the busy upstream answers late is still admitted).
 async fn admitted_by_pair(a: &Gateway, b: &Gateway, token: &str) -> (usize, usize) {
     let http = reqwest::Client::new();
     let hit = |gw: &Gateway| {
@@ -366,15 +367,15 @@ async fn admitted_by_pair(a: &Gateway, b: &Gateway, token: &str) -> (usize, usiz
             .bearer_auth(token)
             .send()
     };
-    let burst = futures::future::join_all((0..300).map(|i| hit(if i % 2 == 0 { a } else { b })))
+    let burst = futures::future::join_all((0..200).map(|i| hit(if i % 2 == 0 { a } else { b })))
         .await
         .into_iter()
-        .filter(|r| r.as_ref().unwrap().status() == 200)
+        .filter(|r| r.as_ref().unwrap().status() != 429)
         .count();
     let mut after = 0;
     for gw in [a, b] {
         for _ in 0..40 {
-            if hit(gw).await.unwrap().status() == 200 {
+            if hit(gw).await.unwrap().status() != 429 {
                 after += 1;
             }
         }
