@@ -156,7 +156,7 @@ pub fn render(
         ),
         (
             "BENCH_CEILING_RATE",
-            "4 × BENCH_RATE, at least 40000",
+            "8 × BENCH_RATE, at least 80000",
             "offered rate of the fixed-body HTTP ceiling",
         ),
         (
