@@ -80,8 +80,9 @@ $(printf '  %s\n' "${STACK_ENV[@]}")
 Login throttling (AUTH_MAX_*) and the gateway's rate limits (GATEWAY_RATE_LIMITS) are set out of
 reach: the limiter still runs on every request and takes its leases from Redis, it never refuses
 one. Booking serves only the three benchmark sales; their topics have one partition each (the
-load tool's default, --partitions), as many as the one booking process that consumes them. Buyers are made through the gateway (register, login, me)
-and kept in $DEV/buyers.json while their tokens live (AUTH_ACCESS_TTL_SECONDS).
+load tool's default, --partitions), as many as the one booking process that consumes them.
+Buyers are made through the gateway (register, login, me) and kept in $DEV/buyers.json while
+their tokens live (AUTH_ACCESS_TTL_SECONDS).
 Backing services: PostgreSQL ${PG_SERVER}, Redis ${REDIS_URL:-redis://127.0.0.1:6379}, broker ${KAFKA_BROKERS:-127.0.0.1:9092}
 Fixed-body server: target/release/loadgen --threads 2 serve --port 18090
 Load tool: target/release/loadgen --threads $THREADS (one process per run, runs one after another)

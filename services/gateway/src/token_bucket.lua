@@ -13,7 +13,6 @@ local tokens = tonumber(b[1]) or burst
 local ts = tonumber(b[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
 local taken = math.min(want, math.floor(tokens))
-if taken < 0 then taken = 0 end
 tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
