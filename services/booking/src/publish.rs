@@ -1,15 +1,17 @@
 //! Publishing booking events to the sale's bookings topic.
 
 use shared::{
+    batching::BatchPublisher,
     events::{BookingEvent, Envelope, bookings_topic},
     ids::SaleId,
-    kafka::{EventPublisher, PublishError},
+    kafka::PublishError,
 };
 use time::OffsetDateTime;
 
-/// Publishes one booking event, keyed by reservation so a reservation's events stay in order.
+/// Publishes one booking event, keyed by reservation so a reservation's events stay in order;
+/// events published together share one message (see `shared::batching`).
 pub async fn publish_booking_event(
-    publisher: &EventPublisher,
+    publisher: &BatchPublisher,
     sale: &SaleId,
     time: OffsetDateTime,
     event: BookingEvent,

@@ -11,9 +11,9 @@ use redis::{
     },
 };
 use shared::{
+    batching::BatchPublisher,
     events::{BookingEvent, ConfirmRejected, QueuePlacement, QueueShuffled},
     ids::SaleId,
-    kafka::EventPublisher,
     keys::{OUTBOX_GROUP, SaleKeys},
     sales::Sales,
 };
@@ -29,7 +29,7 @@ const CLAIM_IDLE: Duration = Duration::from_secs(10);
 pub async fn run(
     sales: Sales,
     conn: redis::aio::ConnectionManager,
-    publisher: EventPublisher,
+    publisher: BatchPublisher,
     consumer: String,
     idle: Duration,
     shutdown: CancellationToken,
@@ -67,7 +67,7 @@ pub async fn run(
 
 struct Relay {
     conn: redis::aio::ConnectionManager,
-    publisher: EventPublisher,
+    publisher: BatchPublisher,
     consumer: String,
     groups: std::collections::HashSet<SaleId>,
     last_claim: HashMap<SaleId, std::time::Instant>,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use shared::{
     auth::TokenVerifier,
+    batching::BatchPublisher,
     consume::Subscription,
     events::{bookings_topic, payments_topic},
     health::{self, Check},
@@ -59,7 +60,10 @@ impl Application {
             .kafka
             .producer()
             .context("creating the Kafka producer")?;
-        let publisher = EventPublisher::new(producer.clone(), config.kafka.produce_timeout);
+        let publisher = BatchPublisher::new(EventPublisher::new(
+            producer.clone(),
+            config.kafka.produce_timeout,
+        ));
         let verifier = Arc::new(TokenVerifier::new(config.auth.clone()));
         if let Err(err) = verifier.preload().await {
             tracing::warn!(error = %err, "verification keys not loaded yet; retrying on first request");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use shared::{auth::TokenVerifier, kafka::EventPublisher, sales::Sales};
+use shared::{auth::TokenVerifier, batching::BatchPublisher, sales::Sales};
 use sqlx::PgPool;
 
 use crate::{inventory::Inventory, queue::Queue};
@@ -14,7 +14,7 @@ pub struct AppState {
     /// Live sale state.
     pub inventory: Inventory,
     /// Booking events out.
-    pub publisher: EventPublisher,
+    pub publisher: BatchPublisher,
     /// The recorded state.
     pub db: PgPool,
     /// Access-token verification.

@@ -123,21 +123,23 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
 }
 
-/// Decodes a batch of event envelopes; an undecodable message is logged, counted in
-/// `metric` and skipped (retrying it would only fail again).
+/// Decodes the event envelopes of a batch of messages, in order (a message may carry several);
+/// an undecodable message is logged, counted in `metric` and skipped (retrying it would only
+/// fail again).
 pub fn decode_batch<E: serde::de::DeserializeOwned>(
     batch: &[BorrowedMessage<'_>],
     metric: &'static str,
 ) -> Vec<crate::events::Envelope<E>> {
     batch
         .iter()
-        .filter_map(|message| match crate::kafka::decode::<E>(message) {
-            Ok(envelope) => Some(envelope),
+        .filter_map(|message| match crate::kafka::decode_all::<E>(message) {
+            Ok(envelopes) => Some(envelopes),
             Err(err) => {
                 tracing::error!(error = %err, "undecodable event skipped");
                 metrics::counter!(metric).increment(1);
                 None
             }
         })
+        .flatten()
         .collect()
 }

@@ -309,16 +309,50 @@ impl EventPublisher {
         key: &str,
         payload: &[u8],
     ) -> Result<(), PublishError> {
+        self.send_message(topic, partition, key, payload, trace_headers())
+            .await
+            .map_err(PublishError::Kafka)
+    }
+
+    /// Sends one message with the given headers and waits for the acknowledgement.
+    pub(crate) async fn send_message(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<(), KafkaError> {
         let mut record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)
-            .headers(trace_headers());
+            .headers(headers);
         record.partition = partition;
         self.producer
             .send(record, Timeout::After(self.timeout))
             .await
             .map(|_| ())
-            .map_err(|(err, _)| PublishError::Kafka(err))
+            .map_err(|(err, _)| err)
+    }
+
+    /// How many partitions `topic` has, from the cluster's metadata.
+    pub async fn partition_count(&self, topic: &str) -> Result<i32, KafkaError> {
+        let producer = self.producer.clone();
+        let name = topic.to_owned();
+        let metadata = tokio::task::spawn_blocking(move || {
+            rdkafka::producer::Producer::client(&producer)
+                .fetch_metadata(Some(&name), Timeout::After(Duration::from_secs(5)))
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)??;
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as i32)
+            .ok_or(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))
     }
 
     /// The underlying producer.
@@ -336,6 +370,14 @@ impl EventPublisher {
     }
 }
 
+/// The partition Kafka's default partitioner (librdkafka's `consistent_random`, CRC-32 of the
+/// key modulo the partition count) gives a keyed message, so batches sent to an explicit
+/// partition land where single messages with the same key do.
+pub fn partition_for(key: &str, partitions: i32) -> i32 {
+    let partitions = u32::try_from(partitions.max(1)).unwrap_or(1);
+    (crc32fast::hash(key.as_bytes()) % partitions) as i32
+}
+
 struct HeaderInjector<'a>(&'a mut HashMap<String, String>);
 
 impl Injector for HeaderInjector<'_> {
@@ -344,7 +386,8 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
-fn trace_headers() -> OwnedHeaders {
+/// Headers carrying the current span's trace context (none outside a traced span).
+pub(crate) fn trace_headers() -> OwnedHeaders {
     let mut carrier = HashMap::new();
     let context = tracing::Span::current().context();
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(&mut carrier));
@@ -385,6 +428,23 @@ pub fn decode<E: DeserializeOwned>(
     message: &BorrowedMessage<'_>,
 ) -> Result<Envelope<E>, serde_json::Error> {
     serde_json::from_slice(message.payload().unwrap_or_default())
+}
+
+/// Decodes every enveloped event a message carries: one envelope, or a batch of them.
+pub fn decode_all<E: DeserializeOwned>(
+    message: &BorrowedMessage<'_>,
+) -> Result<Vec<Envelope<E>>, serde_json::Error> {
+    decode_payload(message.payload().unwrap_or_default())
+}
+
+/// Decodes a message payload: a JSON envelope, or a JSON array of envelopes (a batch).
+pub fn decode_payload<E: DeserializeOwned>(
+    payload: &[u8],
+) -> Result<Vec<Envelope<E>>, serde_json::Error> {
+    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(payload),
+        _ => serde_json::from_slice(payload).map(|envelope| vec![envelope]),
+    }
 }
 
 /// Checks that the broker answers a metadata request within two seconds.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+pub mod batching;
 pub mod config;
 pub mod consume;
 pub mod events;

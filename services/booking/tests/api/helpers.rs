@@ -401,7 +401,7 @@ pub async fn read_topic<E: serde::de::DeserializeOwned>(
         if let Ok(Ok(message)) = tokio::time::timeout(left, consumer.recv()).await
             && let Some(payload) = message.payload()
         {
-            events.push(serde_json::from_slice(payload).unwrap());
+            events.extend(shared::kafka::decode_payload(payload).unwrap());
         }
     }
     events

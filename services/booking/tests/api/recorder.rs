@@ -157,6 +157,7 @@ async fn the_database_refuses_to_record_more_sold_seats_than_capacity() {
 async fn an_event_refused_as_an_oversell_is_set_aside_and_recording_goes_on() {
     use booking::publish::publish_booking_event;
     use shared::{
+        batching::BatchPublisher,
         config::Env,
         kafka::{EventPublisher, KafkaConfig},
     };
@@ -165,8 +166,10 @@ async fn an_event_refused_as_an_oversell_is_set_aside_and_recording_goes_on() {
     let _app = world.spawn(&[]).await;
     world.audit().await;
     let kafka = KafkaConfig::from_env(&Env::default()).unwrap();
-    let publisher =
-        EventPublisher::new(kafka.producer().unwrap(), std::time::Duration::from_secs(5));
+    let publisher = BatchPublisher::new(EventPublisher::new(
+        kafka.producer().unwrap(),
+        std::time::Duration::from_secs(5),
+    ));
     let too_many = Uuid::now_v7();
     let fits = Uuid::now_v7();
     let now = OffsetDateTime::now_utc();
