@@ -35,9 +35,11 @@ impl Application {
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        // Idle upstream connections are kept up to what a burst has open (the pool opens one per
+        // request in flight); a smaller bound closes and reopens connections all through a rush.
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(4096)
             .build(connector);
         let redis = config
             .redis
