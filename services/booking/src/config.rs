@@ -40,6 +40,8 @@ pub struct BookingConfig {
     pub confirmer_group: String,
     /// How often the queues admit and their event streams are updated.
     pub queue_tick: Duration,
+    /// Events published together share a message (off: one event per message).
+    pub event_batching: bool,
 }
 
 impl BookingConfig {
@@ -59,6 +61,7 @@ impl BookingConfig {
             recorder_group: env.string_or("BOOKING_RECORDER_GROUP", "booking-recorder"),
             confirmer_group: env.string_or("BOOKING_CONFIRMER_GROUP", "booking-confirmer"),
             queue_tick: env.millis_or("BOOKING_QUEUE_TICK_MS", 200)?,
+            event_batching: env.parse_or("BOOKING_EVENT_BATCHING", true)?,
         })
     }
 }

@@ -60,10 +60,12 @@ impl Application {
             .kafka
             .producer()
             .context("creating the Kafka producer")?;
-        let publisher = BatchPublisher::new(EventPublisher::new(
-            producer.clone(),
-            config.kafka.produce_timeout,
-        ));
+        let single = EventPublisher::new(producer.clone(), config.kafka.produce_timeout);
+        let publisher = if config.event_batching {
+            BatchPublisher::new(single)
+        } else {
+            BatchPublisher::unbatched(single)
+        };
         let verifier = Arc::new(TokenVerifier::new(config.auth.clone()));
         if let Err(err) = verifier.preload().await {
             tracing::warn!(error = %err, "verification keys not loaded yet; retrying on first request");

@@ -5,6 +5,11 @@
 //! in which `publish` was first polled, and every caller learns the outcome of the message that
 //! carried its event.
 //!
+//! A topic's partition count is read from the cluster on first use and re-read in the background
+//! every 30 s; until a count is known the events go one per message, placed by the producer.
+//! `BatchPublisher::unbatched` keeps one event per message, for rolling out to consumers that
+//! read only single envelopes.
+//!
 //! A broker that stores each message separately (tansu stores each in a row of its database)
 //! then does its per-message work once per batch instead of once per event; a Kafka cluster
 //! sees fewer, larger messages. At low load each round holds one event and nothing waits.
@@ -15,20 +20,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rdkafka::{error::KafkaError, message::OwnedHeaders};
+use rdkafka::{error::KafkaError, message::OwnedHeaders, producer::DeliveryFuture};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::{
     events::Envelope,
-    kafka::{EventPublisher, PublishError, partition_for, trace_headers},
+    kafka::{EventPublisher, PublishError, acknowledged, partition_for, trace_headers},
 };
 
 /// At most this many events in one message.
 const MAX_EVENTS: usize = 1_000;
 /// At most about this many payload bytes in one message (well under Kafka's 1 MB default).
 const MAX_BYTES: usize = 256 * 1024;
-/// How long a topic's partition count is trusted before it is read again.
+/// How long a topic's partition count is used before it is read again (in the background).
 const PARTITIONS_TTL: Duration = Duration::from_secs(30);
 
 /// Publishes enveloped events in batches; see the module documentation.
@@ -39,8 +44,9 @@ pub struct BatchPublisher {
 
 struct Inner {
     publisher: EventPublisher,
+    max_events: usize,
     lanes: Mutex<HashMap<String, Lane>>,
-    partitions: Mutex<HashMap<String, (i32, Instant)>>,
+    partitions: Mutex<HashMap<String, PartitionCount>>,
 }
 
 /// The events waiting for one topic, and whether a task is sending them.
@@ -48,6 +54,14 @@ struct Inner {
 struct Lane {
     waiting: Vec<Pending>,
     sending: bool,
+}
+
+/// A topic's partition count as last read, and whether a background read is under way.
+#[derive(Clone, Copy)]
+struct PartitionCount {
+    count: i32,
+    read_at: Instant,
+    refreshing: bool,
 }
 
 struct Pending {
@@ -60,9 +74,20 @@ struct Pending {
 impl BatchPublisher {
     /// Batches on top of `publisher`'s producer.
     pub fn new(publisher: EventPublisher) -> Self {
+        Self::with_max_events(publisher, MAX_EVENTS)
+    }
+
+    /// One event per message, still placed and ordered as batches are: for a rollout while
+    /// consumers that read only single envelopes still run.
+    pub fn unbatched(publisher: EventPublisher) -> Self {
+        Self::with_max_events(publisher, 1)
+    }
+
+    fn with_max_events(publisher: EventPublisher, max_events: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 publisher,
+                max_events,
                 lanes: Mutex::new(HashMap::new()),
                 partitions: Mutex::new(HashMap::new()),
             }),
@@ -117,26 +142,29 @@ impl BatchPublisher {
 
 impl Inner {
     /// Sends a topic's waiting events round by round until none are left.
-    async fn send_lane(&self, topic: String) {
+    async fn send_lane(self: Arc<Self>, topic: String) {
+        let mut on_exit = IdleOnExit {
+            inner: &self,
+            topic: &topic,
+            armed: true,
+        };
         loop {
             let waiting = {
                 let mut lanes = lock(&self.lanes);
                 let Some(lane) = lanes.get_mut(&topic) else {
+                    on_exit.armed = false;
                     return;
                 };
                 if lane.waiting.is_empty() {
                     lanes.remove(&topic);
+                    on_exit.armed = false;
                     return;
                 }
                 std::mem::take(&mut lane.waiting)
             };
-            match self.partition_count(&topic).await {
-                Ok(partitions) => self.send_round(&topic, partitions, waiting).await,
-                Err(err) => {
-                    for pending in waiting {
-                        let _ = pending.done.send(Err(err.clone()));
-                    }
-                }
+            match Arc::clone(&self).partition_count(&topic).await {
+                Some(partitions) => self.send_round(&topic, partitions, waiting).await,
+                None => self.send_unplaced(&topic, waiting).await,
             }
         }
     }
@@ -153,72 +181,142 @@ impl Inner {
         let mut messages = Vec::new();
         for (partition, mut events) in by_partition {
             while !events.is_empty() {
-                messages.push((partition, take_batch(&mut events)));
+                messages.push((Some(partition), take_batch(&mut events, self.max_events)));
             }
         }
-        // The producer queues each message when first polled, in this order; being idempotent,
-        // it keeps a partition's messages in that order.
-        let sends = messages
-            .iter()
-            .map(|(partition, batch)| self.send_batch(topic, *partition, batch));
-        let results = futures::future::join_all(sends).await;
-        for ((_, batch), result) in messages.into_iter().zip(results) {
-            metrics::histogram!("kafka_batch_events").record(batch.len() as f64);
-            for pending in batch {
-                let _ = pending.done.send(result.clone());
-            }
-        }
+        self.send_messages(topic, messages).await;
     }
 
-    async fn send_batch(
+    /// Without a partition count, sends each event alone and lets the producer place it by its
+    /// key, as single messages always are.
+    async fn send_unplaced(&self, topic: &str, waiting: Vec<Pending>) {
+        let messages = waiting.into_iter().map(|p| (None, vec![p])).collect();
+        self.send_messages(topic, messages).await;
+    }
+
+    /// Hands the messages to the producer in order (it keeps a partition's messages in the order
+    /// they were queued), then tells each event how its message fared.
+    async fn send_messages(&self, topic: &str, messages: Vec<(Option<i32>, Vec<Pending>)>) {
+        let mut queued = Vec::with_capacity(messages.len());
+        for (partition, batch) in messages {
+            let delivery = self.queue_batch(topic, partition, &batch).await;
+            queued.push((batch, delivery));
+        }
+        let outcomes = queued.into_iter().map(|(batch, delivery)| async move {
+            let result = match delivery {
+                Ok(delivery) => acknowledged(delivery).await,
+                Err(err) => Err(err),
+            };
+            finish(batch, &result);
+        });
+        futures::future::join_all(outcomes).await;
+    }
+
+    async fn queue_batch(
         &self,
         topic: &str,
-        partition: i32,
+        partition: Option<i32>,
         batch: &[Pending],
-    ) -> Result<(), KafkaError> {
+    ) -> Result<DeliveryFuture, KafkaError> {
         let Some(first) = batch.first() else {
-            return Ok(());
+            return Err(KafkaError::Canceled);
         };
+        metrics::histogram!("kafka_batch_events").record(batch.len() as f64);
+        let joined;
         let payload = if batch.len() == 1 {
-            first.payload.clone()
+            &first.payload
         } else {
-            join_array(batch.iter().map(|p| p.payload.as_slice()))
+            joined = join_array(batch.iter().map(|p| p.payload.as_slice()));
+            &joined
         };
         self.publisher
-            .send_message(
-                topic,
-                Some(partition),
-                &first.key,
-                &payload,
-                first.headers.clone(),
-            )
+            .queue_message(topic, partition, &first.key, payload, first.headers.clone())
             .await
     }
 
-    async fn partition_count(&self, topic: &str) -> Result<i32, KafkaError> {
-        let cached = lock(&self.partitions).get(topic).copied();
-        if let Some((count, at)) = cached
-            && at.elapsed() < PARTITIONS_TTL
-        {
-            return Ok(count);
-        }
-        match self.publisher.partition_count(topic).await {
-            Ok(count) => {
-                lock(&self.partitions).insert(topic.to_owned(), (count, Instant::now()));
-                Ok(count)
+    /// The topic's partition count: read once on first use, then re-read in the background
+    /// when it is older than `PARTITIONS_TTL` while the known count goes on being used.
+    async fn partition_count(self: Arc<Self>, topic: &str) -> Option<i32> {
+        let known = {
+            let mut partitions = lock(&self.partitions);
+            match partitions.get_mut(topic) {
+                Some(known) => {
+                    if known.read_at.elapsed() >= PARTITIONS_TTL && !known.refreshing {
+                        known.refreshing = true;
+                        let inner = Arc::clone(&self);
+                        let topic = topic.to_owned();
+                        tokio::spawn(async move { inner.read_partition_count(&topic).await });
+                    }
+                    Some(known.count)
+                }
+                None => None,
             }
-            // A stale count beats none: partitions only change when an operator grows them.
-            Err(err) => cached.map(|(count, _)| count).ok_or(err),
+        };
+        match known {
+            Some(count) => Some(count),
+            None => self.read_partition_count(topic).await,
+        }
+    }
+
+    /// Reads and remembers the partition count; after a failure the known count (if any) is
+    /// kept and read again a `PARTITIONS_TTL` later.
+    async fn read_partition_count(&self, topic: &str) -> Option<i32> {
+        let read = self.publisher.partition_count(topic).await;
+        let mut partitions = lock(&self.partitions);
+        match read {
+            Ok(count) => {
+                partitions.insert(
+                    topic.to_owned(),
+                    PartitionCount {
+                        count,
+                        read_at: Instant::now(),
+                        refreshing: false,
+                    },
+                );
+                Some(count)
+            }
+            Err(err) => {
+                tracing::warn!(topic, error = %err, "reading the partition count failed");
+                let known = partitions.get_mut(topic)?;
+                known.read_at = Instant::now();
+                known.refreshing = false;
+                Some(known.count)
+            }
         }
     }
 }
 
-/// Takes the oldest waiting events, up to `MAX_EVENTS` and about `MAX_BYTES` (always at least one).
-fn take_batch(waiting: &mut Vec<Pending>) -> Vec<Pending> {
+/// Should a lane's task end early (cancelled at shutdown, or a panic), removes the lane: its
+/// waiting events are dropped, so their publishers get an error instead of waiting forever, and
+/// the next event starts a new task.
+struct IdleOnExit<'a> {
+    inner: &'a Inner,
+    topic: &'a str,
+    armed: bool,
+}
+
+impl Drop for IdleOnExit<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(&self.inner.lanes).remove(self.topic);
+        }
+    }
+}
+
+/// Tells every event of a batch how its message fared.
+fn finish(batch: impl IntoIterator<Item = Pending>, result: &Result<(), KafkaError>) {
+    for pending in batch {
+        let _ = pending.done.send(result.clone());
+    }
+}
+
+/// Takes the oldest waiting events, up to `max_events` and about `MAX_BYTES` (always at least
+/// one).
+fn take_batch(waiting: &mut Vec<Pending>, max_events: usize) -> Vec<Pending> {
     let mut bytes = 0;
     let count = waiting
         .iter()
-        .take(MAX_EVENTS)
+        .take(max_events)
         .take_while(|p| {
             bytes += p.payload.len() + 1;
             bytes <= MAX_BYTES
@@ -263,22 +361,17 @@ mod tests {
     #[test]
     fn a_batch_is_bounded_by_count_and_bytes_and_never_empty() {
         let mut waiting: Vec<Pending> = (0..1_500).map(|_| pending(10)).collect();
-        assert_eq!(take_batch(&mut waiting).len(), MAX_EVENTS);
+        assert_eq!(take_batch(&mut waiting, MAX_EVENTS).len(), MAX_EVENTS);
         assert_eq!(waiting.len(), 500);
+        assert_eq!(take_batch(&mut waiting, 1).len(), 1, "unbatched");
 
         let mut waiting: Vec<Pending> = (0..100).map(|_| pending(100 * 1024)).collect();
-        assert_eq!(
-            take_batch(&mut waiting).len(),
-            2,
-            "two of 100 KiB fit in 256 KiB"
-        );
+        let batch = take_batch(&mut waiting, MAX_EVENTS);
+        assert_eq!(batch.len(), 2, "two of 100 KiB fit in 256 KiB");
 
         let mut waiting = vec![pending(MAX_BYTES * 2), pending(1)];
-        assert_eq!(
-            take_batch(&mut waiting).len(),
-            1,
-            "an oversized event goes alone"
-        );
+        let batch = take_batch(&mut waiting, MAX_EVENTS);
+        assert_eq!(batch.len(), 1, "an oversized event goes alone");
         assert_eq!(waiting.len(), 1);
     }
 
@@ -301,14 +394,23 @@ mod tests {
             })
             .collect();
         let joined = join_array(envelopes.iter().map(Vec::as_slice));
-        let decoded: Vec<Envelope<Seq>> = crate::kafka::decode_payload(&joined).unwrap();
-        assert_eq!(
-            decoded.iter().map(|e| e.event.n).collect::<Vec<_>>(),
-            [0, 1, 2]
-        );
-        let single: Vec<Envelope<Seq>> = crate::kafka::decode_payload(&envelopes[1]).unwrap();
+        let seqs: Vec<i32> = crate::kafka::decode_payload::<Seq>(&joined)
+            .into_iter()
+            .map(|e| e.unwrap().event.n)
+            .collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        let single = crate::kafka::decode_payload::<Seq>(&envelopes[1]);
         assert_eq!(single.len(), 1);
-        assert_eq!(single[0].event.n, 1);
-        assert!(crate::kafka::decode_payload::<Seq>(b"[{\"id\":1}]").is_err());
+        assert_eq!(single.into_iter().next().unwrap().unwrap().event.n, 1);
+
+        // One bad element spoils only itself.
+        let bad: &[u8] = b"{\"id\":1}";
+        let mixed = join_array([envelopes[0].as_slice(), bad, &envelopes[2]].into_iter());
+        let decoded = crate::kafka::decode_payload::<Seq>(&mixed);
+        assert_eq!(decoded.len(), 3);
+        assert!(decoded[0].is_ok() && decoded[1].is_err() && decoded[2].is_ok());
+        // Not JSON at all: one error.
+        let broken = crate::kafka::decode_payload::<Seq>(b"[nope");
+        assert!(broken.len() == 1 && broken[0].is_err());
     }
 }

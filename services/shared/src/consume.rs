@@ -124,22 +124,22 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// Decodes the event envelopes of a batch of messages, in order (a message may carry several);
-/// an undecodable message is logged, counted in `metric` and skipped (retrying it would only
-/// fail again).
+/// an undecodable event is logged, counted in `metric` and skipped (retrying it would only fail
+/// again).
 pub fn decode_batch<E: serde::de::DeserializeOwned>(
     batch: &[BorrowedMessage<'_>],
     metric: &'static str,
 ) -> Vec<crate::events::Envelope<E>> {
     batch
         .iter()
-        .filter_map(|message| match crate::kafka::decode_all::<E>(message) {
-            Ok(envelopes) => Some(envelopes),
+        .flat_map(crate::kafka::decode_all::<E>)
+        .filter_map(|decoded| match decoded {
+            Ok(envelope) => Some(envelope),
             Err(err) => {
                 tracing::error!(error = %err, "undecodable event skipped");
                 metrics::counter!(metric).increment(1);
                 None
             }
         })
-        .flatten()
         .collect()
 }

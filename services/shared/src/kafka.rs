@@ -11,7 +11,7 @@ use rdkafka::{
     consumer::{Consumer, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::{BorrowedMessage, Header, Headers, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::{DeliveryFuture, FutureProducer, FutureRecord},
     util::Timeout,
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -40,7 +40,7 @@ pub struct KafkaConfig {
 }
 
 /// Producer properties that carry the delivery guarantees and cannot be overridden.
-const FIXED_PRODUCER: &[&str] = &["acks", "enable.idempotence"];
+const FIXED_PRODUCER: &[&str] = &["acks", "enable.idempotence", "partitioner"];
 /// Consumer properties that carry the commit-after-processing guarantee and cannot be overridden.
 const FIXED_CONSUMER: &[&str] = &[
     "group.id",
@@ -120,6 +120,7 @@ impl KafkaConfig {
         config
             .set("acks", "all")
             .set("enable.idempotence", "true")
+            .set("partitioner", "consistent_random")
             .set("linger.ms", self.linger_ms.to_string())
             .set("batch.num.messages", "10000")
             .set("message.timeout.ms", &timeout_ms)
@@ -323,16 +324,41 @@ impl EventPublisher {
         payload: &[u8],
         headers: OwnedHeaders,
     ) -> Result<(), KafkaError> {
+        let delivery = self
+            .queue_message(topic, partition, key, payload, headers)
+            .await?;
+        acknowledged(delivery).await
+    }
+
+    /// Hands one message to the producer, waiting only while its queue is full (up to the
+    /// produce timeout), and returns the acknowledgement to wait for. Messages queued one after
+    /// another keep that order within their partition.
+    pub(crate) async fn queue_message(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<DeliveryFuture, KafkaError> {
+        let deadline = std::time::Instant::now() + self.timeout;
         let mut record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)
             .headers(headers);
         record.partition = partition;
-        self.producer
-            .send(record, Timeout::After(self.timeout))
-            .await
-            .map(|_| ())
-            .map_err(|(err, _)| err)
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((err, _)) => return Err(err),
+            }
+        }
     }
 
     /// How many partitions `topic` has, from the cluster's metadata.
@@ -370,8 +396,17 @@ impl EventPublisher {
     }
 }
 
-/// The partition Kafka's default partitioner (librdkafka's `consistent_random`, CRC-32 of the
-/// key modulo the partition count) gives a keyed message, so batches sent to an explicit
+/// Waits for the broker's answer to a queued message.
+pub(crate) async fn acknowledged(delivery: DeliveryFuture) -> Result<(), KafkaError> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((err, _))) => Err(err),
+        Err(_) => Err(KafkaError::Canceled),
+    }
+}
+
+/// The partition librdkafka's default partitioner (`consistent_random`: CRC-32 of the key modulo
+/// the partition count; not overridable here) gives a keyed message, so batches sent to an explicit
 /// partition land where single messages with the same key do.
 pub fn partition_for(key: &str, partitions: i32) -> i32 {
     let partitions = u32::try_from(partitions.max(1)).unwrap_or(1);
@@ -430,20 +465,29 @@ pub fn decode<E: DeserializeOwned>(
     serde_json::from_slice(message.payload().unwrap_or_default())
 }
 
-/// Decodes every enveloped event a message carries: one envelope, or a batch of them.
+/// Decodes every enveloped event a message carries (one envelope, or a batch of them), each on
+/// its own: an event that does not decode spoils none of the others.
 pub fn decode_all<E: DeserializeOwned>(
     message: &BorrowedMessage<'_>,
-) -> Result<Vec<Envelope<E>>, serde_json::Error> {
+) -> Vec<Result<Envelope<E>, serde_json::Error>> {
     decode_payload(message.payload().unwrap_or_default())
 }
 
-/// Decodes a message payload: a JSON envelope, or a JSON array of envelopes (a batch).
+/// Decodes a message payload: a JSON envelope, or a JSON array of envelopes (a batch), one
+/// result per event.
 pub fn decode_payload<E: DeserializeOwned>(
     payload: &[u8],
-) -> Result<Vec<Envelope<E>>, serde_json::Error> {
-    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(payload),
-        _ => serde_json::from_slice(payload).map(|envelope| vec![envelope]),
+) -> Vec<Result<Envelope<E>, serde_json::Error>> {
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(payload) {
+            Ok(items) => items
+                .into_iter()
+                .map(|item| serde_json::from_str(item.get()))
+                .collect(),
+            Err(err) => vec![Err(err)],
+        }
+    } else {
+        vec![serde_json::from_slice(payload)]
     }
 }
 
@@ -491,7 +535,12 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        for bad in ["acks=1", "enable.idempotence=false", "linger.ms"] {
+        for bad in [
+            "acks=1",
+            "enable.idempotence=false",
+            "partitioner=murmur2",
+            "linger.ms",
+        ] {
             let err =
                 client_options("KAFKA_PRODUCER_OPTIONS", Some(bad), FIXED_PRODUCER).unwrap_err();
             assert!(err.to_string().contains("KAFKA_PRODUCER_OPTIONS"), "{err}");

@@ -9,6 +9,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use futures::StreamExt;
 use rdkafka::{
     Message,
     consumer::{Consumer, StreamConsumer},
@@ -21,9 +22,7 @@ use shared::{
     config::Env,
     events::Envelope,
     ids::SaleId,
-    kafka::{
-        EventPublisher, KafkaConfig, PublishError, decode_payload, ensure_topics, partition_for,
-    },
+    kafka::{EventPublisher, KafkaConfig, decode_payload, ensure_topics, partition_for},
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -61,35 +60,21 @@ fn envelope(key: &str, seq: u32) -> Envelope<Step> {
     )
 }
 
-/// Publishes one event at a time, or batched.
-trait Publish {
-    fn publish_step(
-        &self,
-        topic: &str,
-        key: &str,
-        seq: u32,
-    ) -> impl Future<Output = Result<(), PublishError>>;
-}
-
-impl Publish for BatchPublisher {
-    async fn publish_step(&self, topic: &str, key: &str, seq: u32) -> Result<(), PublishError> {
-        self.publish(topic, key, &envelope(key, seq)).await
-    }
-}
-
-impl Publish for EventPublisher {
-    async fn publish_step(&self, topic: &str, key: &str, seq: u32) -> Result<(), PublishError> {
-        self.publish(topic, key, &envelope(key, seq)).await
-    }
-}
-
-/// Publishes steps `0..steps` of every key, step by step across the keys, all submitted at once.
-async fn publish_all(publisher: &impl Publish, topic: &str, keys: &[String], steps: u32) {
-    let sends = (0..steps).flat_map(|seq| {
-        keys.iter()
-            .map(move |key| publisher.publish_step(topic, key, seq))
-    });
-    for result in futures::future::join_all(sends).await {
+/// Publishes steps `0..steps` of every key, step by step across the keys, starting each publish
+/// in that order while up to 200 are in flight, so rounds go out while later events arrive.
+async fn publish_all(publisher: &BatchPublisher, topic: &str, keys: &[String], steps: u32) {
+    let order: Vec<(&String, u32)> = (0..steps)
+        .flat_map(|seq| keys.iter().map(move |key| (key, seq)))
+        .collect();
+    let results: Vec<_> = futures::stream::iter(order)
+        .map(|(key, seq)| async move {
+            let event = envelope(key, seq);
+            publisher.publish(topic, key, &event).await
+        })
+        .buffered(200)
+        .collect()
+        .await;
+    for result in results {
         result.expect("acknowledged");
     }
 }
@@ -107,8 +92,10 @@ async fn read_messages(topic: &str, events: usize) -> Vec<(i32, Vec<Envelope<Ste
             .await
             .unwrap_or_else(|_| panic!("only {read} of {events} events arrived"))
             .expect("message");
-        let decoded: Vec<Envelope<Step>> =
-            decode_payload(message.payload().unwrap_or_default()).expect("decodable");
+        let decoded: Vec<Envelope<Step>> = decode_payload(message.payload().unwrap_or_default())
+            .into_iter()
+            .map(|event| event.expect("decodable"))
+            .collect();
         read += decoded.len();
         messages.push((message.partition(), decoded));
     }
@@ -140,7 +127,7 @@ async fn partition_for_agrees_with_the_producers_default_partitioner() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_events_share_messages_and_keep_each_keys_order_and_partition() {
     let topic = new_topic("batched").await;
     let publisher = BatchPublisher::new(EventPublisher::new(
@@ -179,22 +166,30 @@ async fn concurrent_events_share_messages_and_keep_each_keys_order_and_partition
         "{} messages for {total} events: not batched",
         messages.len()
     );
+    assert!(
+        messages.len() > 2 * PARTITIONS as usize,
+        "{} messages: the events went out in too few rounds to test order across rounds",
+        messages.len()
+    );
 }
 
-/// Control for the test above: the same events published one message each, as `EventPublisher`
-/// does, make one message per event, so the message count there comes from batching.
-#[tokio::test]
-async fn without_batching_every_event_is_its_own_message() {
+/// Control for the test above: the same publishing with one event per message (the rollout
+/// setting) makes one message per event, so the message count there comes from batching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbatched_every_event_is_its_own_message_in_its_keys_partition() {
     let topic = new_topic("unbatched").await;
-    let publisher = EventPublisher::new(
+    let publisher = BatchPublisher::unbatched(EventPublisher::new(
         kafka().producer().expect("producer"),
         Duration::from_secs(10),
-    );
+    ));
     let keys: Vec<String> = (0..10).map(|_| Uuid::new_v4().to_string()).collect();
     publish_all(&publisher, &topic, &keys, 5).await;
     let messages = read_messages(&topic, 50).await;
     assert_eq!(messages.len(), 50);
-    assert!(messages.iter().all(|(_, events)| events.len() == 1));
+    for (partition, events) in &messages {
+        assert_eq!(events.len(), 1);
+        assert_eq!(*partition, partition_for(&events[0].event.key, PARTITIONS));
+    }
 }
 
 #[tokio::test]

@@ -401,7 +401,11 @@ pub async fn read_topic<E: serde::de::DeserializeOwned>(
         if let Ok(Ok(message)) = tokio::time::timeout(left, consumer.recv()).await
             && let Some(payload) = message.payload()
         {
-            events.extend(shared::kafka::decode_payload(payload).unwrap());
+            events.extend(
+                shared::kafka::decode_payload(payload)
+                    .into_iter()
+                    .map(Result::unwrap),
+            );
         }
     }
     events
