@@ -15,7 +15,7 @@
 //! sees fewer, larger messages. At low load each round holds one event and nothing waits.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -171,12 +171,12 @@ impl Inner {
 
     /// Sends one round: per partition, the waiting events in order, split into messages.
     async fn send_round(&self, topic: &str, partitions: i32, waiting: Vec<Pending>) {
-        let mut by_partition: HashMap<i32, Vec<Pending>> = HashMap::new();
+        let mut by_partition: HashMap<i32, VecDeque<Pending>> = HashMap::new();
         for pending in waiting {
             by_partition
                 .entry(partition_for(&pending.key, partitions))
                 .or_default()
-                .push(pending);
+                .push_back(pending);
         }
         let mut messages = Vec::new();
         for (partition, mut events) in by_partition {
@@ -312,7 +312,7 @@ fn finish(batch: impl IntoIterator<Item = Pending>, result: &Result<(), KafkaErr
 
 /// Takes the oldest waiting events, up to `max_events` and about `MAX_BYTES` (always at least
 /// one).
-fn take_batch(waiting: &mut Vec<Pending>, max_events: usize) -> Vec<Pending> {
+fn take_batch(waiting: &mut VecDeque<Pending>, max_events: usize) -> Vec<Pending> {
     let mut bytes = 0;
     let count = waiting
         .iter()
@@ -360,16 +360,16 @@ mod tests {
 
     #[test]
     fn a_batch_is_bounded_by_count_and_bytes_and_never_empty() {
-        let mut waiting: Vec<Pending> = (0..1_500).map(|_| pending(10)).collect();
+        let mut waiting: VecDeque<Pending> = (0..1_500).map(|_| pending(10)).collect();
         assert_eq!(take_batch(&mut waiting, MAX_EVENTS).len(), MAX_EVENTS);
         assert_eq!(waiting.len(), 500);
         assert_eq!(take_batch(&mut waiting, 1).len(), 1, "unbatched");
 
-        let mut waiting: Vec<Pending> = (0..100).map(|_| pending(100 * 1024)).collect();
+        let mut waiting: VecDeque<Pending> = (0..100).map(|_| pending(100 * 1024)).collect();
         let batch = take_batch(&mut waiting, MAX_EVENTS);
         assert_eq!(batch.len(), 2, "two of 100 KiB fit in 256 KiB");
 
-        let mut waiting = vec![pending(MAX_BYTES * 2), pending(1)];
+        let mut waiting = VecDeque::from([pending(MAX_BYTES * 2), pending(1)]);
         let batch = take_batch(&mut waiting, MAX_EVENTS);
         assert_eq!(batch.len(), 1, "an oversized event goes alone");
         assert_eq!(waiting.len(), 1);
