@@ -205,20 +205,27 @@ pub async fn topic_partitions(
     for topic in topics {
         let admin = Arc::clone(admin);
         let name = topic.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
-            admin
-                .inner()
-                .fetch_metadata(Some(&name), Timeout::After(Duration::from_secs(5)))
-        })
-        .await
-        .map_err(|_| KafkaError::Canceled)??;
-        for t in metadata.topics() {
-            if t.error().is_none() && !t.partitions().is_empty() {
-                out.insert(t.name().to_owned(), t.partitions().len());
-            }
+        let count = tokio::task::spawn_blocking(move || partitions_of(admin.inner(), &name))
+            .await
+            .map_err(|_| KafkaError::Canceled)??;
+        if let Some(count) = count {
+            out.insert(topic.clone(), count);
         }
     }
     Ok(out)
+}
+
+/// Reads a topic's partition count from the cluster (blocking); `None` when it does not exist.
+fn partitions_of<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> Result<Option<usize>, KafkaError> {
+    let metadata = client.fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(5)))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len()))
 }
 
 /// Deletes topics; missing ones are fine.
@@ -310,24 +317,10 @@ impl EventPublisher {
         key: &str,
         payload: &[u8],
     ) -> Result<(), PublishError> {
-        self.send_message(topic, partition, key, payload, trace_headers())
-            .await
-            .map_err(PublishError::Kafka)
-    }
-
-    /// Sends one message with the given headers and waits for the acknowledgement.
-    pub(crate) async fn send_message(
-        &self,
-        topic: &str,
-        partition: Option<i32>,
-        key: &str,
-        payload: &[u8],
-        headers: OwnedHeaders,
-    ) -> Result<(), KafkaError> {
         let delivery = self
-            .queue_message(topic, partition, key, payload, headers)
+            .queue_message(topic, partition, key, payload, trace_headers())
             .await?;
-        acknowledged(delivery).await
+        Ok(acknowledged(delivery).await?)
     }
 
     /// Hands one message to the producer, waiting only while its queue is full (up to the
@@ -365,20 +358,15 @@ impl EventPublisher {
     pub async fn partition_count(&self, topic: &str) -> Result<i32, KafkaError> {
         let producer = self.producer.clone();
         let name = topic.to_owned();
-        let metadata = tokio::task::spawn_blocking(move || {
-            rdkafka::producer::Producer::client(&producer)
-                .fetch_metadata(Some(&name), Timeout::After(Duration::from_secs(5)))
+        tokio::task::spawn_blocking(move || {
+            partitions_of(rdkafka::producer::Producer::client(&producer), &name)
         })
         .await
-        .map_err(|_| KafkaError::Canceled)??;
-        metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-            .map(|t| t.partitions().len() as i32)
-            .ok_or(KafkaError::MetadataFetch(
-                RDKafkaErrorCode::UnknownTopicOrPartition,
-            ))
+        .map_err(|_| KafkaError::Canceled)??
+        .map(|count| count as i32)
+        .ok_or(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ))
     }
 
     /// The underlying producer.
