@@ -1,12 +1,18 @@
 //! Prometheus metrics: the recorder and an HTTP middleware with bounded labels.
 
-use std::time::Instant;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Instant,
+};
 
 use axum::{
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
+    http::Method,
     middleware::Next,
     response::Response,
 };
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds, tuned for a sub-50 ms hot path.
@@ -33,19 +39,127 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// Request counters and timers by matched route, method and status. Each combination is
+/// registered once and its handles kept, so a request neither allocates labels nor searches the
+/// recorder's registry.
+#[derive(Default)]
+pub struct HttpMetrics {
+    by_route: RwLock<HashMap<Box<str>, Vec<RouteHandles>>>,
+}
+
+struct RouteHandles {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RouteHandles {
+    fn record(&self, seconds: f64) {
+        self.requests.increment(1);
+        self.duration.record(seconds);
+    }
+}
+
+impl HttpMetrics {
+    /// Counts one request and records how long it took.
+    pub fn record(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
+        let is = |h: &&RouteHandles| h.method == method && h.status == status;
+        if let Ok(by_route) = self.by_route.read()
+            && let Some(handles) = by_route.get(route).and_then(|all| all.iter().find(is))
+        {
+            handles.record(seconds);
+            return;
+        }
+        let labels = [
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let handles = RouteHandles {
+            method,
+            status,
+            requests: metrics::counter!("http_requests_total", &labels),
+            duration: metrics::histogram!("http_request_duration_seconds", &labels),
+        };
+        handles.record(seconds);
+        if let Ok(mut by_route) = self.by_route.write() {
+            let all = by_route.entry(route.into()).or_default();
+            if !all.iter().any(|h| is(&h)) {
+                all.push(handles);
+            }
+        }
+    }
+}
+
+/// The method as a label: the standard methods by name, any other as `other`, so a client cannot
+/// grow the label set.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Counts requests and times them by method, matched route and status.
-pub async fn track_http(request: Request, next: Next) -> Response {
+pub async fn track_http(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics.record(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_through_kept_handles() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let rendered = recorder.handle();
+        let metrics = HttpMetrics::default();
+        metrics::with_local_recorder(&recorder, || {
+            metrics.record("/a", "GET", 200, 0.001);
+            metrics.record("/a", "GET", 200, 0.002);
+            metrics.record("/a", "POST", 201, 0.003);
+            metrics.record("unmatched", "other", 404, 0.004);
+        });
+        let text = rendered.render();
+        for line in [
+            r#"http_requests_total{method="GET",route="/a",status="200"} 2"#,
+            r#"http_requests_total{method="POST",route="/a",status="201"} 1"#,
+            r#"http_requests_total{method="other",route="unmatched",status="404"} 1"#,
+            r#"http_request_duration_seconds_count{method="GET",route="/a",status="200"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        let kept = metrics.by_route.read().map(|m| m["/a"].len()).unwrap_or(0);
+        assert_eq!(kept, 2, "one kept entry per method and status");
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let odd = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&odd), "other");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+    }
 }

@@ -1,6 +1,6 @@
 //! Binding, serving with graceful shutdown, and the standard HTTP layers.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware};
 use tokio::net::TcpListener;
@@ -29,7 +29,10 @@ pub fn with_standard_layers(router: Router) -> Router {
     router
         .fallback(crate::problem::fallback_not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(crate::metrics::track_http))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(crate::metrics::HttpMetrics::default()),
+            crate::metrics::track_http,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             axum::response::IntoResponse::into_response(Problem::internal())
