@@ -39,8 +39,15 @@ mkdir -p "$LOGS" "$RESULTS"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 scripts/dev.sh deps >&2
-say "building release binaries"
-cargo build --release --bin auth --bin booking --bin gateway --bin loadgen >&2
+# BENCH_BIN_DIR runs binaries built earlier (say, a copy of target/release from another commit)
+# instead of building, so two builds can be measured one after the other on the same stack.
+BIN="${BENCH_BIN_DIR:-target/release}"
+if [ -z "${BENCH_BIN_DIR:-}" ]; then
+  say "building release binaries"
+  cargo build --release --bin auth --bin booking --bin gateway --bin loadgen >&2
+else
+  say "using the binaries in $BIN"
+fi
 
 PG_SERVER="${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
 psql "$PG_SERVER/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = 'booking_rush_bench'" | grep -q 1 \
@@ -84,8 +91,8 @@ load tool's default, --partitions), as many as the one booking process that cons
 Buyers are made through the gateway (register, login, me) and kept in $DEV/buyers.json while
 their tokens live (AUTH_ACCESS_TTL_SECONDS).
 Backing services: PostgreSQL ${PG_SERVER}, Redis ${REDIS_URL:-redis://127.0.0.1:6379}, broker ${KAFKA_BROKERS:-127.0.0.1:9092}
-Fixed-body server: target/release/loadgen --threads 2 serve --port 18090
-Load tool: target/release/loadgen --threads $THREADS (one process per run, runs one after another)
+Fixed-body server: $BIN/loadgen --threads 2 serve --port 18090
+Load tool: $BIN/loadgen --threads $THREADS (one process per run, runs one after another)
 TXT
 
 PIDS=()
@@ -110,11 +117,11 @@ for port in 18080 18081 18083 18090; do
 done
 
 say "starting the bench stack (logs in $LOGS)"
-start auth target/release/auth
+start auth "$BIN/auth"
 ready auth http://127.0.0.1:18081/readyz
-start booking target/release/booking
-start gateway target/release/gateway
-start serve target/release/loadgen --threads 2 serve --port 18090
+start booking "$BIN/booking"
+start gateway "$BIN/gateway"
+start serve "$BIN/loadgen" --threads 2 serve --port 18090
 ready booking http://127.0.0.1:18083/readyz
 ready gateway http://127.0.0.1:18080/readyz
 ready serve http://127.0.0.1:18090/
@@ -140,7 +147,7 @@ if [ "$MODE" = cost ]; then
     for group in "${!pids[@]}"; do before[$group]=$(cpu_ticks ${pids[$group]}); done
     local machine_before; machine_before=$(machine_ticks)
     say "$name: $COST_RATE reserves/s for ${DURATION}s"
-    target/release/loadgen --threads "$THREADS" run sustained --name "$name" --target "$target" \
+    "$BIN/loadgen" --threads "$THREADS" run sustained --name "$name" --target "$target" \
       --sale-id "$sale" --rate "$COST_RATE" --duration "$DURATION" --buyers "$BUYERS" \
       --buyers-file "$DEV/buyers.json" --auth http://127.0.0.1:18080 --out "$DEV/cost" 2>&1 \
       | tee "$DEV/cost/$name.log" >&2
@@ -159,7 +166,7 @@ if [ "$MODE" = cost ]; then
 fi
 
 rm -f "$RESULTS"/*.json "$RESULTS"/*.md "$RESULTS"/*.svg
-LOADGEN=(target/release/loadgen --threads "$THREADS")
+LOADGEN=("$BIN/loadgen" --threads "$THREADS")
 FAILED=()
 run() { # name command...
   local name=$1; shift

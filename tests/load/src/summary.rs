@@ -186,6 +186,11 @@ pub fn render(
             "rate / 4, 256–4096",
             "requests in flight before arrivals are shed (and counted as errors)",
         ),
+        (
+            "BENCH_BIN_DIR",
+            "unset: build target/release",
+            "run the binaries in this directory instead of building them",
+        ),
     ] {
         let _ = writeln!(md, "| `{name}` | {default} | {meaning} |");
     }
