@@ -13,8 +13,7 @@ use shared::{auth::TokenVerifier, problem::Problem};
 
 use crate::{config::GatewayConfig, rate_limit::RateLimiter};
 
-/// What the proxy handler needs.
-#[derive(Clone)]
+/// What the proxy handler needs; shared behind one `Arc`, so a request clones one pointer.
 pub struct ProxyState {
     /// Settings and routing table.
     pub config: Arc<GatewayConfig>,
@@ -92,7 +91,7 @@ fn clean_headers(headers: &mut HeaderMap, client: std::net::IpAddr, peer_trusted
 
 /// Proxies any request that matches a route.
 pub async fn proxy(
-    State(state): State<ProxyState>,
+    State(state): State<Arc<ProxyState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {

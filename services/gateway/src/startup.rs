@@ -51,12 +51,12 @@ impl Application {
             config.limits.clone(),
             config.limit_namespace.clone(),
         );
-        let state = ProxyState {
+        let state = Arc::new(ProxyState {
             config: Arc::new(config.clone()),
             client,
             verifier,
             limiter,
-        };
+        });
         let router = server::with_standard_layers(
             Router::new()
                 .route("/", any(proxy))
