@@ -111,7 +111,7 @@ pub fn method_label(method: &Method) -> &'static str {
 
 /// Counts requests and times them by method, matched route and status.
 pub async fn track_http(
-    State(metrics): State<Arc<HttpMetrics>>,
+    State(http): State<Arc<HttpMetrics>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -119,7 +119,7 @@ pub async fn track_http(
     let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    metrics.record(
+    http.record(
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
         method,
         response.status().as_u16(),
@@ -136,12 +136,12 @@ mod tests {
     fn requests_are_counted_through_kept_handles() {
         let recorder = PrometheusBuilder::new().build_recorder();
         let rendered = recorder.handle();
-        let metrics = HttpMetrics::default();
+        let http = HttpMetrics::default();
         metrics::with_local_recorder(&recorder, || {
-            metrics.record("/a", "GET", 200, 0.001);
-            metrics.record("/a", "GET", 200, 0.002);
-            metrics.record("/a", "POST", 201, 0.003);
-            metrics.record("unmatched", "other", 404, 0.004);
+            http.record("/a", "GET", 200, 0.001);
+            http.record("/a", "GET", 200, 0.002);
+            http.record("/a", "POST", 201, 0.003);
+            http.record("unmatched", "other", 404, 0.004);
         });
         let text = rendered.render();
         for line in [
@@ -152,7 +152,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
-        let kept = metrics.by_route.read().map(|m| m["/a"].len()).unwrap_or(0);
+        let kept = http.by_route.read().map(|m| m["/a"].len()).unwrap_or(0);
         assert_eq!(kept, 2, "one kept entry per method and status");
     }
 
