@@ -25,18 +25,24 @@ pub struct ProxyState {
     pub limiter: RateLimiter,
 }
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). Built at compile time,
+/// so removing them does not parse nine names per request.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
 ];
+
+/// The chain of client addresses, as the gateway saw it.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// The scheme the client used.
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Whether a client-sent header claims an identity; such headers never reach an upstream.
 fn is_identity_header(name: &HeaderName) -> bool {
@@ -67,8 +73,8 @@ fn clean_headers(headers: &mut HeaderMap, client: std::net::IpAddr, peer_trusted
     for name in named_in_connection {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
     let identity: Vec<HeaderName> = headers
         .keys()
@@ -79,14 +85,14 @@ fn clean_headers(headers: &mut HeaderMap, client: std::net::IpAddr, peer_trusted
         headers.remove(name);
     }
     // A chain from an untrusted client is its own claim: start over with what we saw.
-    let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let forwarded = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(chain) if peer_trusted => format!("{chain}, {client}"),
         _ => client.to_string(),
     };
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR.clone(), value);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
 }
 
 /// Proxies any request that matches a route.
@@ -106,7 +112,8 @@ pub async fn proxy(
     };
     let client_ip =
         shared::net::client_ip(peer.ip(), request.headers(), &state.config.trusted_proxies);
-    let mut caller = format!("ip:{client_ip}");
+    // The rate-limit caller: the verified user, else the client's address.
+    let mut user = None;
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -115,7 +122,7 @@ pub async fn proxy(
             .map(str::trim)
             .unwrap_or_default();
         match state.verifier.verify(token).await {
-            Ok(claims) => caller = format!("user:{}", claims.sub),
+            Ok(claims) => user = Some(claims.sub),
             Err(err) => {
                 tracing::debug!(error = %err, "token refused at the gateway");
                 metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "invalid_token").increment(1);
@@ -127,6 +134,10 @@ pub async fn proxy(
             }
         }
     }
+    let caller = match user {
+        Some(sub) => ["user:", sub.hyphenated().encode_lower(&mut [0; 36])].concat(),
+        None => format!("ip:{client_ip}"),
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -165,7 +176,10 @@ pub async fn proxy(
         .any(|net| net.contains(&peer.ip()));
     let (mut parts, body) = request.into_parts();
     clean_headers(&mut parts.headers, client_ip, peer_trusted);
-    parts.uri = match format!("{}{path_and_query}", target.base).parse::<Uri>() {
+    parts.uri = match [target.base.as_str(), &path_and_query]
+        .concat()
+        .parse::<Uri>()
+    {
         Ok(uri) => uri,
         Err(_) => {
             return Problem::bad_request("invalid_path", "the path cannot be forwarded")
@@ -188,8 +202,8 @@ pub async fn proxy(
     let (response, label) = match outcome {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(*name);
+            for name in &HOP_BY_HOP {
+                parts.headers.remove(name);
             }
             (Response::from_parts(parts, Body::new(body)), "ok")
         }

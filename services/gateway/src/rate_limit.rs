@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use redis::{Script, aio::ConnectionManager};
 use shared::config::{ConfigError, Env};
 
@@ -111,15 +111,22 @@ pub struct Decision {
     pub reset: u64,
 }
 
+/// The bucket size.
+static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+/// Tokens left in the bucket.
+static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+/// Seconds until the bucket is full again.
+static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
 impl Decision {
     /// Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
-        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(self.limit));
         headers.insert(
-            "ratelimit-remaining",
+            RATELIMIT_REMAINING.clone(),
             HeaderValue::from(self.remaining.max(0)),
         );
-        headers.insert("ratelimit-reset", HeaderValue::from(self.reset));
+        headers.insert(RATELIMIT_RESET.clone(), HeaderValue::from(self.reset));
     }
 }
 
@@ -139,7 +146,9 @@ struct Lease {
 
 /// The leases of one replica, by bucket key.
 struct Leases {
-    cache: moka::sync::Cache<String, Arc<Mutex<Lease>>>,
+    /// Hashed with a per-process seed, cheaper than std's SipHash on every request; keys carry
+    /// the client's address or verified user id, and at most `MAX_LEASES` are kept.
+    cache: moka::sync::Cache<String, Arc<Mutex<Lease>>, foldhash::quality::RandomState>,
 }
 
 /// A request asking Redis for a lease; the next may ask once it is dropped.
@@ -153,7 +162,7 @@ impl Leases {
             cache: moka::sync::Cache::builder()
                 .max_capacity(MAX_LEASES)
                 .time_to_idle(LEASE_TTL)
-                .build(),
+                .build_with_hasher(foldhash::quality::RandomState::default()),
         }
     }
 
@@ -253,7 +262,7 @@ impl RateLimiter {
     /// Takes a token for `caller` on `route`; `None` when Redis could not answer (fail open).
     pub async fn check(&self, route: &str, caller: &str) -> Option<Decision> {
         let limit = self.limits.of(route);
-        let key = format!("{}:{{{route}:{caller}}}", self.namespace);
+        let key = [self.namespace.as_str(), ":{", route, ":", caller, "}"].concat();
         if let Some(decision) = self.leases.spend(&key, limit) {
             return Some(decision);
         }
