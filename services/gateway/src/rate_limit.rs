@@ -146,9 +146,8 @@ struct Lease {
 
 /// The leases of one replica, by bucket key.
 struct Leases {
-    /// Hashed with a per-process seed, cheaper than std's SipHash on every request; keys carry
-    /// the client's address or verified user id, and at most `MAX_LEASES` are kept.
-    cache: moka::sync::Cache<String, Arc<Mutex<Lease>>, foldhash::quality::RandomState>,
+    /// Keys carry the client's address or verified user id; at most `MAX_LEASES` are kept.
+    cache: moka::sync::Cache<String, Arc<Mutex<Lease>>, shared::KeyHasher>,
 }
 
 /// A request asking Redis for a lease; the next may ask once it is dropped.
@@ -162,7 +161,7 @@ impl Leases {
             cache: moka::sync::Cache::builder()
                 .max_capacity(MAX_LEASES)
                 .time_to_idle(LEASE_TTL)
-                .build_with_hasher(foldhash::quality::RandomState::default()),
+                .build_with_hasher(shared::KeyHasher::default()),
         }
     }
 
