@@ -100,6 +100,19 @@ impl Relay {
     async fn relay_sale(&mut self, sale: &SaleId) -> Result<usize, RelayError> {
         let outbox = SaleKeys::new(sale).outbox();
         self.ensure_group(sale, &outbox).await?;
+        let relayed = self.relay_entries(sale, &outbox).await;
+        if let Err(RelayError::Redis(err)) = &relayed
+            && err.code() == Some("NOGROUP")
+        {
+            // The stream went away with its group (its sale's keys were deleted, say). The next
+            // round makes both again, reading from the stream's first entry, so entries added
+            // since are relayed.
+            self.groups.remove(sale);
+        }
+        relayed
+    }
+
+    async fn relay_entries(&mut self, sale: &SaleId, outbox: &str) -> Result<usize, RelayError> {
         let mut entries: Vec<StreamId> = Vec::new();
         let due = self
             .last_claim
@@ -111,7 +124,7 @@ impl Relay {
             let claimed: StreamAutoClaimReply = self
                 .conn
                 .xautoclaim_options(
-                    &outbox,
+                    outbox,
                     OUTBOX_GROUP,
                     &self.consumer,
                     CLAIM_IDLE.as_millis() as u64,
@@ -128,10 +141,8 @@ impl Relay {
         let options = StreamReadOptions::default()
             .group(OUTBOX_GROUP, &self.consumer)
             .count(BATCH);
-        let read: Option<StreamReadReply> = self
-            .conn
-            .xread_options(&[&outbox], &[">"], &options)
-            .await?;
+        let read: Option<StreamReadReply> =
+            self.conn.xread_options(&[outbox], &[">"], &options).await?;
         if let Some(reply) = read {
             entries.extend(reply.keys.into_iter().flat_map(|k| k.ids));
         }
@@ -160,9 +171,9 @@ impl Relay {
             .collect();
         if !done.is_empty() {
             let mut pipe = redis::pipe();
-            pipe.xack(&outbox, OUTBOX_GROUP, &done)
+            pipe.xack(outbox, OUTBOX_GROUP, &done)
                 .ignore()
-                .xdel(&outbox, &done)
+                .xdel(outbox, &done)
                 .ignore();
             pipe.query_async::<()>(&mut self.conn).await?;
             metrics::counter!("booking_outbox_relayed_total").increment(done.len() as u64);

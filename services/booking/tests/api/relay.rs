@@ -1,5 +1,5 @@
 //! Nothing acknowledged is lost when a process dies: outbox entries a dead replica had read but
-//! not relayed are claimed and published by a live one.
+//! not relayed are claimed and published by a live one; nor when the outbox stream itself goes.
 
 use std::time::Duration;
 
@@ -15,22 +15,25 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{World, count_by_type, spec};
+use crate::helpers::{World, spec};
 
-#[tokio::test]
-async fn entries_left_pending_by_a_dead_relay_are_published_by_another() {
-    let world = World::new(spec(10)).await;
+/// A connection to the tests' Redis, and the inventory on it.
+async fn inventory() -> (redis::aio::ConnectionManager, Inventory) {
     let conn = RedisConfig::from_env(&Env::default())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let inventory = Inventory::new(conn.clone(), Duration::from_secs(60));
+    (conn.clone(), Inventory::new(conn, Duration::from_secs(60)))
+}
+
+/// Reserves one seat for a new buyer and cancels it: a `ReservationCancelled` entry in the outbox.
+async fn cancelled_reservation(inventory: &Inventory, world: &World) -> Uuid {
     let request = ReserveRequest {
         user: Uuid::new_v4(),
         zone: ZoneId::parse("a").unwrap(),
-        quantity: Quantity::parse(2).unwrap(),
-        idempotency_key: IdempotencyKey::parse("k").unwrap(),
+        quantity: Quantity::parse(1).unwrap(),
+        idempotency_key: IdempotencyKey::parse("once").unwrap(),
         pass: None,
     };
     let ReserveOutcome::Created(hold) = inventory
@@ -47,6 +50,53 @@ async fn entries_left_pending_by_a_dead_relay_are_published_by_another() {
             .unwrap(),
         CancelOutcome::Cancelled
     );
+    hold.id
+}
+
+/// Waits until the sale's topic carries the cancellation of `reservation`.
+async fn published_cancellation(world: &World, reservation: Uuid) {
+    world
+        .booking_events(|events| {
+            events.iter().any(|e| {
+                matches!(
+                    &e.event,
+                    shared::events::BookingEvent::ReservationCancelled(s) if s.reservation_id == reservation
+                )
+            })
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_relay_whose_outbox_stream_was_deleted_makes_it_again_and_relays_what_follows() {
+    let world = World::new(spec(10)).await;
+    let (conn, inventory) = inventory().await;
+    let _app = world.spawn(&[]).await;
+
+    // The running relay reads the outbox with its group...
+    let first = cancelled_reservation(&inventory, &world).await;
+    published_cancellation(&world, first).await;
+    // ...then the stream goes, group and all.
+    let mut redis = conn.clone();
+    let _: () = redis::cmd("DEL")
+        .arg(SaleKeys::new(&world.sale.sale_id).outbox())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Before the fix the relay kept reading with a group that no longer existed (NOGROUP), and
+    // this cancellation never left the outbox.
+    let second = cancelled_reservation(&inventory, &world).await;
+    published_cancellation(&world, second).await;
+    world.audit().await;
+}
+
+#[tokio::test]
+async fn entries_left_pending_by_a_dead_relay_are_published_by_another() {
+    let world = World::new(spec(10)).await;
+    let (conn, inventory) = inventory().await;
+    let cancelled = cancelled_reservation(&inventory, &world).await;
 
     // A replica reads the cancellation from the outbox and dies before publishing it.
     let outbox = SaleKeys::new(&world.sale.sale_id).outbox();
@@ -70,16 +120,6 @@ async fn entries_left_pending_by_a_dead_relay_are_published_by_another() {
     );
 
     let _app = world.spawn(&[]).await;
-    let events = world
-        .booking_events(|events| count_by_type(events).contains_key("ReservationCancelled"))
-        .await;
-    let cancelled = events
-        .iter()
-        .find(|e| e.event.type_name() == "ReservationCancelled")
-        .unwrap();
-    let shared::events::BookingEvent::ReservationCancelled(snapshot) = &cancelled.event else {
-        unreachable!()
-    };
-    assert_eq!(snapshot.reservation_id, hold.id);
+    published_cancellation(&world, cancelled).await;
     world.audit().await;
 }
