@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The standard benchmark (`make bench`): release builds, a stack of its own on ports 1808x with
 # login throttling and rate limits out of reach, then on this one machine:
+#   0. an unreported warm-up: BENCH_WARMUP_SECONDS of reserves at BENCH_RATE (COST_RATE in cost
+#      mode) through the gateway,
+#      on a sale of its own with the same buyers, audited (connection pools, token caches, leases);
 #   1. reserve through the gateway, open loop at BENCH_RATE for BENCH_SECONDS, audited;
 #   2. the same straight at booking, audited;
 #   3. a queued flash sale through the gateway: buyers join the sale's queue before it opens,
@@ -26,6 +29,11 @@ CEILING_RATE="${BENCH_CEILING_RATE:-$((RATE * 8 > 80000 ? RATE * 8 : 80000))}"
 REDIS_REQUESTS="${BENCH_REDIS_REQUESTS:-200000}"
 REDIS_CLIENTS="${BENCH_REDIS_CLIENTS:-50}"
 THREADS="${BENCH_THREADS:-1}"
+WARMUP="${BENCH_WARMUP_SECONDS:-5}"
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP_SECONDS must be a whole number of seconds" >&2; exit 2; }
+# The warm-up runs at the rate the measured runs offer.
+WARMUP_RATE="$RATE"
+if [ "$MODE" = cost ]; then WARMUP_RATE="${COST_RATE:-1500}"; fi
 QUEUE_BUYERS="${BENCH_QUEUE_BUYERS:-$BUYERS}"
 QUEUE_RATE="${BENCH_QUEUE_RATE:-500}"
 QUEUE_MAX_ACTIVE="${BENCH_QUEUE_MAX_ACTIVE:-200}"
@@ -57,6 +65,7 @@ STAMP=$(date +%s)
 GATEWAY_SALE="bench-gateway-$STAMP"
 DIRECT_SALE="bench-direct-$STAMP"
 QUEUED_SALE="bench-queued-$STAMP"
+WARMUP_SALE="bench-warmup-$STAMP"
 NO_LIMIT=1000000000
 # Everything the services are started with, also written into BENCHMARKS.md.
 STACK_ENV=(
@@ -70,7 +79,7 @@ STACK_ENV=(
   "AUTH_ACCESS_TTL_SECONDS=14400"
   "AUTH_THROTTLE_NAMESPACE=bench"
   "BOOKING_PORT=18083"
-  "BOOKING_SALES=$GATEWAY_SALE,$DIRECT_SALE,$QUEUED_SALE"
+  "BOOKING_SALES=$WARMUP_SALE,$GATEWAY_SALE,$DIRECT_SALE,$QUEUED_SALE"
   "BOOKING_RECORDER_GROUP=bench-recorder-$STAMP"
   "BOOKING_CONFIRMER_GROUP=bench-confirmer-$STAMP"
   "GATEWAY_PORT=18080"
@@ -86,7 +95,12 @@ Services (release builds, one process each, all on 127.0.0.1), started by script
 $(printf '  %s\n' "${STACK_ENV[@]}")
 Login throttling (AUTH_MAX_*) and the gateway's rate limits (GATEWAY_RATE_LIMITS) are set out of
 reach: the limiter still runs on every request and takes its leases from Redis, it never refuses
-one. Booking serves only the three benchmark sales; their topics have one partition each (the
+one. $( [ "$WARMUP" -gt 0 ] && echo "Before the measured runs, ${WARMUP} s of reserves at ${WARMUP_RATE}/s go through the gateway
+to a sale of their own (bench-warmup-…, audited, not reported), from the same buyers: the processes,
+their connection pools, token caches and rate-limit leases are warm, as they are when buyers have
+browsed and queued through the gateway before a sale opens; how a cold stack starts is in the
+notes." || echo "No warm-up ran (BENCH_WARMUP_SECONDS=0): the first run met a cold stack.")
+Booking serves only the benchmark sales; their topics have one partition each (the
 load tool's default, --partitions), as many as the one booking process that consumes them.
 Buyers are made through the gateway (register, login, me) and kept in $DEV/buyers.json while
 their tokens live (AUTH_ACCESS_TTL_SECONDS).
@@ -125,6 +139,17 @@ start serve "$BIN/loadgen" --threads 2 serve --port 18090
 ready booking http://127.0.0.1:18083/readyz
 ready gateway http://127.0.0.1:18080/readyz
 ready serve http://127.0.0.1:18090/
+
+if [ "$WARMUP" -gt 0 ]; then
+  say "warm-up: $WARMUP_RATE reserves/s through the gateway for ${WARMUP}s (not reported; log in $LOGS/warm-up.log)"
+  if ! "$BIN/loadgen" --threads "$THREADS" run sustained --name warm-up \
+    --target http://127.0.0.1:18080 --sale-id "$WARMUP_SALE" --rate "$WARMUP_RATE" --duration "$WARMUP" \
+    --buyers "$BUYERS" --buyers-file "$DEV/buyers.json" --auth http://127.0.0.1:18080 \
+    --out "$DEV/warm-up" "${IN_FLIGHT[@]}" >"$LOGS/warm-up.log" 2>&1; then
+    echo "the warm-up run failed; last log lines:" >&2; tail -20 "$LOGS/warm-up.log" >&2; exit 1
+  fi
+  grep -E "^warm-up: [0-9.]+ answers/s" "$LOGS/warm-up.log" >&2 || true
+fi
 
 if [ "$MODE" = cost ]; then
   COST_RATE="${COST_RATE:-1500}"

@@ -182,6 +182,11 @@ pub fn render(
         ),
         ("BENCH_THREADS", "1", "worker threads of the load tool"),
         (
+            "BENCH_WARMUP_SECONDS",
+            "5",
+            "seconds of unreported reserves through the gateway, on a sale of their own, before the runs",
+        ),
+        (
             "BENCH_MAX_IN_FLIGHT",
             "rate / 4, 256–4096",
             "requests in flight before arrivals are shed (and counted as errors)",
