@@ -23,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 DURATION="${BENCH_SECONDS:-60}"
 RATE="${BENCH_RATE:-10000}"
+COST_RATE="${COST_RATE:-1500}"
 BUYERS="${BENCH_BUYERS:-1000}"
 # The ceilings are offered more than the machine can answer, so they show its limit.
 CEILING_RATE="${BENCH_CEILING_RATE:-$((RATE * 8 > 80000 ? RATE * 8 : 80000))}"
@@ -33,7 +34,7 @@ WARMUP="${BENCH_WARMUP_SECONDS:-5}"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP_SECONDS must be a whole number of seconds" >&2; exit 2; }
 # The warm-up runs at the rate the measured runs offer.
 WARMUP_RATE="$RATE"
-if [ "$MODE" = cost ]; then WARMUP_RATE="${COST_RATE:-1500}"; fi
+if [ "$MODE" = cost ]; then WARMUP_RATE="$COST_RATE"; fi
 QUEUE_BUYERS="${BENCH_QUEUE_BUYERS:-$BUYERS}"
 QUEUE_RATE="${BENCH_QUEUE_RATE:-500}"
 QUEUE_MAX_ACTIVE="${BENCH_QUEUE_MAX_ACTIVE:-200}"
@@ -152,7 +153,6 @@ if [ "$WARMUP" -gt 0 ]; then
 fi
 
 if [ "$MODE" = cost ]; then
-  COST_RATE="${COST_RATE:-1500}"
   cpu_ticks() { # pid... -> user+system clock ticks of those processes
     local total=0 pid
     for pid in "$@"; do
