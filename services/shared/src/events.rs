@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use crate::ids::{SaleId, ZoneId};
 
+mod decode;
+
 /// Version of the envelope and event schemas below.
 pub const SCHEMA_VERSION: u16 = 1;
 
@@ -19,8 +21,8 @@ pub fn payments_topic(sale: &SaleId) -> String {
     format!("sale.{sale}.payments")
 }
 
-/// The envelope every event travels in.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The envelope every event travels in. Read by `decode`, which reads the event in place.
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Envelope<E> {
     /// Event id; the same logical event always gets the same id, so consumers can de-duplicate.
     pub id: Uuid,
