@@ -7,6 +7,9 @@
 //! event's own (adjacently tagged) reader once `type` is known, which is how envelopes are
 //! written. Anything else (`data` before `type`, or an event whose fields sit at the top level
 //! without `type` and `data`) is still read, through a `serde_json::Value`, as `flatten` would.
+//! The in-place path shows the event only `type` and `data`: it is for adjacently tagged events,
+//! which every event type of this module is. A key given twice is an error, as with a derived
+//! reader.
 
 use std::{fmt, marker::PhantomData};
 
@@ -85,11 +88,14 @@ impl<'de, E: Deserialize<'de>> Visitor<'de> for EnvelopeVisitor<E> {
         let mut rest = serde_json::Map::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Id => id = Some(map.next_value()?),
-                Key::Version => version = Some(map.next_value()?),
-                Key::Sale => sale = Some(map.next_value()?),
-                Key::Time => time = Some(map.next_value::<Rfc3339>()?.0),
-                Key::Type => tag = Some(map.next_value()?),
+                Key::Id => once(&mut id, map.next_value()?, "id")?,
+                Key::Version => once(&mut version, map.next_value()?, "version")?,
+                Key::Sale => once(&mut sale, map.next_value()?, "sale")?,
+                Key::Time => once(&mut time, map.next_value::<Rfc3339>()?.0, "time")?,
+                Key::Type => once(&mut tag, map.next_value()?, "type")?,
+                Key::Data if event.is_some() || rest.contains_key("data") => {
+                    return Err(de::Error::duplicate_field("data"));
+                }
                 Key::Data => match &tag {
                     Some(tag) => {
                         event = Some(map.next_value_seed(DataSeed {
@@ -101,6 +107,9 @@ impl<'de, E: Deserialize<'de>> Visitor<'de> for EnvelopeVisitor<E> {
                         rest.insert("data".into(), map.next_value()?);
                     }
                 },
+                Key::Other(key) if rest.contains_key(&key) => {
+                    return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                }
                 Key::Other(key) => {
                     rest.insert(key, map.next_value()?);
                 }
@@ -122,6 +131,14 @@ impl<'de, E: Deserialize<'de>> Visitor<'de> for EnvelopeVisitor<E> {
             time: time.ok_or_else(|| de::Error::missing_field("time"))?,
             event,
         })
+    }
+}
+
+/// Sets a field read once; a second value for it is an error naming the field.
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    match slot.replace(value) {
+        Some(_) => Err(E::duplicate_field(name)),
+        None => Ok(()),
     }
 }
 
@@ -157,6 +174,10 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Adjacent<'_, D> {
             data: Some(self.data),
             next: Next::Tag,
         })
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.data.is_human_readable()
     }
 
     serde::forward_to_deserialize_any! {
@@ -292,6 +313,31 @@ mod tests {
         let bytes = serde_json::to_vec(&envelope).unwrap();
         let back: Envelope<Plain> = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn a_field_given_twice_is_an_error_naming_it() {
+        let value = serde_json::to_value(created()).unwrap();
+        let text = value.to_string();
+        let body = text.strip_suffix('}').unwrap();
+        for (extra, name) in [
+            (r#""type":"QueueShuffled""#, "type"),
+            (r#""id":"00000000-0000-0000-0000-000000000000""#, "id"),
+            (r#""data":{}"#, "data"),
+        ] {
+            let twice = format!("{body},{extra}}}");
+            let err = serde_json::from_str::<Envelope<BookingEvent>>(&twice)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("duplicate field `{name}`")), "{err}");
+        }
+        let err = serde_json::from_str::<Envelope<BookingEvent>>(&format!(
+            r#"{{"extra":1,"extra":2,{}"#,
+            &text[1..]
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("duplicate field `extra`"), "{err}");
     }
 
     #[test]
