@@ -8,7 +8,7 @@
 //! written. Anything else (`data` before `type`, or an event whose fields sit at the top level
 //! without `type` and `data`) is still read, through a `serde_json::Value`, as `flatten` would.
 //! The in-place path shows the event only `type` and `data`: it is for adjacently tagged events,
-//! which every event type of this module is. A key given twice is an error, as with a derived
+//! which every event type in `shared::events` is. A key given twice is an error, as with a derived
 //! reader.
 
 use std::{fmt, marker::PhantomData};
@@ -172,7 +172,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Adjacent<'_, D> {
         visitor.visit_map(AdjacentMap {
             tag: Some(self.tag),
             data: Some(self.data),
-            next: Next::Tag,
         })
     }
 
@@ -187,16 +186,10 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Adjacent<'_, D> {
     }
 }
 
-/// Which value the map hands out next.
-enum Next {
-    Tag,
-    Data,
-}
-
+/// The two entries of an adjacently tagged event: `type`, then `data`, each handed out once.
 struct AdjacentMap<'t, D> {
     tag: Option<&'t str>,
     data: Option<D>,
-    next: Next,
 }
 
 impl<'de, D: Deserializer<'de>> MapAccess<'de> for AdjacentMap<'_, D> {
@@ -207,10 +200,8 @@ impl<'de, D: Deserializer<'de>> MapAccess<'de> for AdjacentMap<'_, D> {
         seed: K,
     ) -> Result<Option<K::Value>, D::Error> {
         let key = if self.tag.is_some() {
-            self.next = Next::Tag;
             "type"
         } else if self.data.is_some() {
-            self.next = Next::Data;
             "data"
         } else {
             return Ok(None);
@@ -220,22 +211,15 @@ impl<'de, D: Deserializer<'de>> MapAccess<'de> for AdjacentMap<'_, D> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, D::Error> {
-        match self.next {
-            Next::Tag => {
-                let tag = self
-                    .tag
-                    .take()
-                    .ok_or_else(|| de::Error::custom("the event type was already read"))?;
-                let tag: StrDeserializer<'_, D::Error> = tag.into_deserializer();
-                seed.deserialize(tag)
-            }
-            Next::Data => {
-                let data = self
-                    .data
-                    .take()
-                    .ok_or_else(|| de::Error::custom("the event data was already read"))?;
-                seed.deserialize(data)
-            }
+        if let Some(tag) = self.tag.take() {
+            let tag: StrDeserializer<'_, D::Error> = tag.into_deserializer();
+            seed.deserialize(tag)
+        } else if let Some(data) = self.data.take() {
+            seed.deserialize(data)
+        } else {
+            Err(de::Error::custom(
+                "the event's type and data were already read",
+            ))
         }
     }
 }
