@@ -9,7 +9,7 @@
 #   3. a queued flash sale through the gateway: buyers join the sale's queue before it opens,
 #      wait for admission by server-sent events and reserve with their pass, audited;
 #   4. the HTTP ceiling: `loadgen serve` (a fixed body) under the same load tool;
-#   5. the Redis ceiling: redis-benchmark running booking's reserve script;
+#   5. the Redis ceiling: redis-benchmark calling booking's reserve function;
 # and writes BENCHMARKS.md from the JSON reports in tests/load/results. Exits non-zero when a
 # run fails or an audit says FAIL. Overrides: see the top of BENCHMARKS.md or README.md.
 #

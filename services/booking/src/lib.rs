@@ -5,6 +5,7 @@ pub mod confirmer;
 pub mod domain;
 pub mod error;
 pub mod inventory;
+pub mod library;
 pub mod periodic;
 pub mod publish;
 pub mod queue;

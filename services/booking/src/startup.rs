@@ -56,6 +56,10 @@ impl Application {
             .await
             .context("connecting to Redis")?;
         warn_unless_durable(&redis).await;
+        crate::library::library()
+            .load(&mut redis.clone())
+            .await
+            .context("loading booking's Redis function library (needs Redis 7 or later)")?;
         let producer = config
             .kafka
             .producer()

@@ -1,5 +1,5 @@
 //! This machine's ceilings: a minimal HTTP server answering a fixed body, and redis-benchmark
-//! running booking's own reserve script.
+//! calling booking's own reserve function.
 
 use anyhow::{Context, bail};
 use axum::{Router, http::header::CONTENT_TYPE};
@@ -33,13 +33,6 @@ pub async fn serve_fixed(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }
-
-/// booking's reserve script, exactly as the service loads it.
-pub const RESERVE_SCRIPT: &str = concat!(
-    include_str!("../../../services/booking/src/inventory/lua/lib.lua"),
-    "\n",
-    include_str!("../../../services/booking/src/inventory/lua/reserve.lua")
-);
 
 /// Largest `-r` redis-benchmark draws `__rand_int__` from (it uses `random()`).
 const RAND_RANGE: &str = "2147483647";
@@ -115,7 +108,7 @@ pub struct RedisCeiling {
     pub command: String,
 }
 
-/// Runs redis-benchmark calling the reserve script on a fresh sale, with fresh idempotency and
+/// Runs redis-benchmark calling the reserve function on a fresh sale, with fresh idempotency and
 /// hold keys on every call (`__rand_int__`), and checks the calls really reserved seats.
 pub async fn redis(settings: &RedisCeiling, backends: &Backends) -> anyhow::Result<Report> {
     if settings.requests == 0 || settings.requests > 900_000 {
@@ -154,12 +147,12 @@ async fn benchmark(
         .connect()
         .await
         .context("connecting to Redis")?;
-    let sha: String = redis::cmd("SCRIPT")
-        .arg("LOAD")
-        .arg(RESERVE_SCRIPT)
-        .query_async(&mut conn)
+    // booking's library, exactly as the service loads it.
+    let reserve = booking::library::library().function("reserve");
+    booking::library::library()
+        .load(&mut conn)
         .await
-        .context("loading the reserve script")?;
+        .context("loading booking's Redis function library")?;
     let keys = SaleKeys::new(&shape.sale_id);
     let meta = keys.meta();
     let prefix = meta.trim_end_matches("meta");
@@ -179,8 +172,8 @@ async fn benchmark(
         "-r",
         RAND_RANGE,
         "--csv",
-        "EVALSHA",
-        &sha,
+        "FCALL",
+        reserve.name(),
         "6",
         &meta,
         &zone_key,
@@ -202,7 +195,7 @@ async fn benchmark(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     say(&format!(
-        "{}: redis-benchmark, {} calls of the reserve script from {} connections",
+        "{}: redis-benchmark, {} calls of the reserve function from {} connections",
         settings.name, settings.requests, settings.clients
     ));
     let started = std::time::Instant::now();
@@ -227,10 +220,10 @@ async fn benchmark(
         .context("reading the zone after the benchmark")?;
     let calls = i64::from(settings.requests);
     // Two of the calls' random keys can coincide (a replay, or an overwritten hold); anything
-    // beyond that means the script was not reserving and the figure would be meaningless.
+    // beyond that means the function was not reserving and the figure would be meaningless.
     if held < calls * 99 / 100 {
         bail!(
-            "only {held} of {calls} calls reserved a seat; the script did not run as booking runs it"
+            "only {held} of {calls} calls reserved a seat; the function did not run as booking runs it"
         );
     }
     let stats = RunStats {
@@ -259,7 +252,7 @@ async fn benchmark(
     Ok(Report {
         name: settings.name.clone(),
         kind: Kind::RedisCeiling,
-        target: format!("redis://{host}:{port} EVALSHA reserve"),
+        target: format!("redis://{host}:{port} FCALL reserve"),
         command: format!("{} ; redis-benchmark {}", settings.command, args.join(" ")),
         started_at,
         load: format!(
@@ -273,7 +266,7 @@ async fn benchmark(
         queue: None,
         notes: vec![
             format!(
-                "booking's reserve script (lib.lua + reserve.lua) on a fresh sale, new idempotency and hold keys per call: {held} of {calls} calls held a seat; redis-benchmark reports p95 {} ms (p90 and p99.9 are not reported by it)",
+                "booking's reserve function (FCALL, booking's Redis function library) on a fresh sale, new idempotency and hold keys per call: {held} of {calls} calls held a seat; redis-benchmark reports p95 {} ms (p90 and p99.9 are not reported by it)",
                 line.p95
             ),
             format!("redis-benchmark ran for {:.1} s", elapsed.as_secs_f64()),
@@ -287,17 +280,11 @@ mod tests {
 
     #[test]
     fn redis_benchmark_csv_is_read() {
-        let out = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\"EVALSHA x\",\"41152.26\",\"1.120\",\"0.240\",\"1.063\",\"1.663\",\"2.175\",\"7.519\"\n";
+        let out = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\"FCALL x\",\"41152.26\",\"1.120\",\"0.240\",\"1.063\",\"1.663\",\"2.175\",\"7.519\"\n";
         let line = parse_csv(out).unwrap();
         assert_eq!(line.rps, 41152.26);
         assert_eq!(line.p99, 2.175);
         assert_eq!(line.max, 7.519);
         assert!(parse_csv("\"test\",\"rps\"\n").is_err());
-    }
-
-    #[test]
-    fn the_reserve_script_is_booking_s_prelude_and_reserve() {
-        assert!(RESERVE_SCRIPT.contains("local function now_ms()"));
-        assert!(RESERVE_SCRIPT.contains("SOLD_OUT"));
     }
 }

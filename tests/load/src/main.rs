@@ -115,7 +115,7 @@ enum Command {
         #[command(flatten)]
         tool: ToolArgs,
     },
-    /// Measures Redis running booking's reserve script with redis-benchmark.
+    /// Measures Redis running booking's reserve function with redis-benchmark.
     CeilingRedis {
         /// Script calls.
         #[arg(long, default_value_t = 200_000)]

@@ -20,7 +20,7 @@ pub enum Kind {
     Queued,
     /// The fixed-body HTTP server under the same load tool.
     HttpCeiling,
-    /// redis-benchmark running the reserve script.
+    /// redis-benchmark calling the reserve function.
     RedisCeiling,
 }
 

@@ -53,7 +53,7 @@ fn what(report: &Report) -> &'static str {
         Kind::Scenario => "reserve (POST, open loop)",
         Kind::Queued => "join, wait for admission, reserve with the pass (open-loop joins)",
         Kind::HttpCeiling => "fixed body (GET, open loop)",
-        Kind::RedisCeiling => "reserve script (EVALSHA, closed loop)",
+        Kind::RedisCeiling => "reserve function (FCALL, closed loop)",
     }
 }
 
@@ -162,7 +162,7 @@ pub fn render(
         (
             "BENCH_REDIS_REQUESTS",
             "200000",
-            "reserve-script calls redis-benchmark makes",
+            "reserve-function calls redis-benchmark makes",
         ),
         ("BENCH_REDIS_CLIENTS", "50", "redis-benchmark connections"),
         (
@@ -278,13 +278,13 @@ pub fn render(
     );
     ratio(
         &mut ratios,
-        "reserve direct ÷ Redis reserve-script ceiling",
+        "reserve direct ÷ Redis reserve-function ceiling",
         direct,
         redis,
     );
     ratio(
         &mut ratios,
-        "reserve via gateway ÷ Redis reserve-script ceiling",
+        "reserve via gateway ÷ Redis reserve-function ceiling",
         gateway,
         redis,
     );
@@ -470,7 +470,7 @@ mod tests {
         assert!(md.contains("| reserve via gateway ÷ reserve direct | 10000 / 10000 | 1.00 |"));
         assert!(md.contains("| reserve direct ÷ fixed-body HTTP ceiling | 10000 / 40000 | 0.25 |"));
         assert!(md.contains(
-            "| reserve via gateway ÷ Redis reserve-script ceiling | 10000 / 50000 | 0.20 |"
+            "| reserve via gateway ÷ Redis reserve-function ceiling | 10000 / 50000 | 0.20 |"
         ));
         assert!(md.contains("**MET** in this run"), "{md}");
         assert!(md.contains("STACK"));

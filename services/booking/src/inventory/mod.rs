@@ -1,28 +1,21 @@
-//! The live inventory of each sale in Redis: the Lua scripts and their typed outcomes.
+//! The live inventory of each sale in Redis: its Lua functions (see `library`) and their typed
+//! outcomes.
 
 use std::{collections::HashMap, time::Duration};
 
-use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use redis::{AsyncCommands, aio::ConnectionManager};
 use shared::{
     ids::{SaleId, ZoneId},
     keys::SaleKeys,
+    redis::Function,
 };
 use uuid::Uuid;
 
 use crate::{
     domain::{Hold, IdempotencyKey, Quantity},
+    library::library,
     queue::pass::QueuePass,
 };
-
-macro_rules! booking_script {
-    ($file:literal) => {
-        Script::new(concat!(
-            include_str!("lua/lib.lua"),
-            "\n",
-            include_str!(concat!("lua/", $file))
-        ))
-    };
-}
 
 /// A reserve request that has passed validation.
 #[derive(Debug, Clone)]
@@ -157,21 +150,21 @@ pub struct PaymentClaim {
     pub currency: String,
 }
 
-struct Scripts {
-    reserve: Script,
-    release_unpublished: Script,
-    mark_published: Script,
-    cancel: Script,
-    confirm: Script,
-    refund: Script,
-    expire: Script,
+struct Functions {
+    reserve: Function,
+    release_unpublished: Function,
+    mark_published: Function,
+    cancel: Function,
+    confirm: Function,
+    refund: Function,
+    expire: Function,
 }
 
 /// Typed access to the sale state in Redis.
 #[derive(Clone)]
 pub struct Inventory {
     conn: ConnectionManager,
-    scripts: std::sync::Arc<Scripts>,
+    functions: std::sync::Arc<Functions>,
     idempotency_ttl: Duration,
 }
 
@@ -192,18 +185,19 @@ fn strict_number(script: &str, reply: &[String], i: usize) -> redis::RedisResult
 impl Inventory {
     /// Wraps a connection; idempotency keys are remembered for `idempotency_ttl`.
     pub fn new(conn: ConnectionManager, idempotency_ttl: Duration) -> Self {
-        let scripts = Scripts {
-            reserve: booking_script!("reserve.lua"),
-            release_unpublished: booking_script!("release_unpublished.lua"),
-            mark_published: booking_script!("mark_published.lua"),
-            cancel: booking_script!("cancel.lua"),
-            confirm: booking_script!("confirm.lua"),
-            refund: booking_script!("refund.lua"),
-            expire: booking_script!("expire.lua"),
+        let library = library();
+        let functions = Functions {
+            reserve: library.function("reserve"),
+            release_unpublished: library.function("release_unpublished"),
+            mark_published: library.function("mark_published"),
+            cancel: library.function("cancel"),
+            confirm: library.function("confirm"),
+            refund: library.function("refund"),
+            expire: library.function("expire"),
         };
         Self {
             conn,
-            scripts: std::sync::Arc::new(scripts),
+            functions: std::sync::Arc::new(functions),
             idempotency_ttl,
         }
     }
@@ -213,7 +207,7 @@ impl Inventory {
         &self.conn
     }
 
-    /// Runs the reserve script: one round trip. A pass adds its key and the queue's active set
+    /// Runs the reserve function: one round trip. A pass adds its key and the queue's active set
     /// to the script's keys; without one the script costs what it did before queues existed.
     pub async fn reserve(
         &self,
@@ -223,7 +217,7 @@ impl Inventory {
         let keys = SaleKeys::new(sale);
         let id = Uuid::now_v7();
         let mut conn = self.conn.clone();
-        let mut invocation = self.scripts.reserve.key(keys.meta());
+        let mut invocation = self.functions.reserve.key(keys.meta());
         invocation
             .key(keys.zone(&request.zone))
             .key(keys.idempotency(&request.user, request.idempotency_key.as_str()))
@@ -284,7 +278,7 @@ impl Inventory {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .release_unpublished
             .key(keys.meta())
             .key(keys.idempotency(&hold.user, key.as_str()))
@@ -303,7 +297,7 @@ impl Inventory {
     pub async fn mark_published(&self, sale: &SaleId, id: Uuid) -> redis::RedisResult<bool> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .mark_published
             .key(SaleKeys::new(sale).meta())
             .arg(id.to_string())
@@ -321,7 +315,7 @@ impl Inventory {
     ) -> redis::RedisResult<CancelOutcome> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .cancel
             .key(SaleKeys::new(sale).meta())
             .arg(id.to_string())
@@ -345,7 +339,7 @@ impl Inventory {
     ) -> redis::RedisResult<ConfirmOutcome> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .confirm
             .key(SaleKeys::new(sale).meta())
             .arg(id.to_string())
@@ -372,7 +366,7 @@ impl Inventory {
     ) -> redis::RedisResult<RefundOutcome> {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .refund
             .key(SaleKeys::new(sale).meta())
             .arg(id.to_string())
@@ -393,7 +387,7 @@ impl Inventory {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let (expired, _seen): (usize, usize) = self
-            .scripts
+            .functions
             .expire
             .key(keys.meta())
             .key(keys.expiries())

@@ -1,24 +1,15 @@
-//! The queue's state in Redis: its Lua scripts and their typed answers.
+//! The queue's state in Redis: its Lua functions (see `library`) and their typed answers.
 
 use std::{collections::HashMap, sync::Arc};
 
-use redis::{AsyncCommands, Script, aio::ConnectionManager};
-use shared::{ids::SaleId, keys::SaleKeys};
+use redis::{AsyncCommands, aio::ConnectionManager};
+use shared::{ids::SaleId, keys::SaleKeys, redis::Function};
 use uuid::Uuid;
 
-use crate::queue::{pass::QueuePass, shuffle};
-
-macro_rules! queue_script {
-    ($file:literal) => {
-        Script::new(concat!(
-            include_str!("../inventory/lua/lib.lua"),
-            "\n",
-            include_str!("lua/queue.lua"),
-            "\n",
-            include_str!(concat!("lua/", $file))
-        ))
-    };
-}
+use crate::{
+    library::library,
+    queue::{pass::QueuePass, shuffle},
+};
 
 /// Buyers of the pre-queue written per place call.
 const PLACE_SLICE: usize = 500;
@@ -249,19 +240,19 @@ pub enum Tick {
     },
 }
 
-struct Scripts {
-    join: Script,
-    status: Script,
-    leave: Script,
-    tick: Script,
-    place: Script,
+struct Functions {
+    join: Function,
+    status: Function,
+    leave: Function,
+    tick: Function,
+    place: Function,
 }
 
 /// Typed access to the queues in Redis.
 #[derive(Clone)]
 pub struct QueueStore {
     conn: ConnectionManager,
-    scripts: Arc<Scripts>,
+    functions: Arc<Functions>,
 }
 
 fn unexpected(script: &str, reply: &[String]) -> redis::RedisError {
@@ -285,12 +276,12 @@ impl QueueStore {
     pub fn new(conn: ConnectionManager) -> Self {
         Self {
             conn,
-            scripts: Arc::new(Scripts {
-                join: queue_script!("join.lua"),
-                status: queue_script!("status.lua"),
-                leave: queue_script!("leave.lua"),
-                tick: queue_script!("tick.lua"),
-                place: queue_script!("place.lua"),
+            functions: Arc::new(Functions {
+                join: library().function("join"),
+                status: library().function("status"),
+                leave: library().function("leave"),
+                tick: library().function("tick"),
+                place: library().function("place"),
             }),
         }
     }
@@ -304,7 +295,7 @@ impl QueueStore {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .join
             .key(keys.meta())
             .key(keys.queue("state"))
@@ -331,7 +322,7 @@ impl QueueStore {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .status
             .key(keys.meta())
             .key(keys.queue("state"))
@@ -355,7 +346,7 @@ impl QueueStore {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .leave
             .key(keys.meta())
             .key(keys.queue("state"))
@@ -378,7 +369,7 @@ impl QueueStore {
         let keys = SaleKeys::new(sale);
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
-            .scripts
+            .functions
             .tick
             .key(keys.meta())
             .key(keys.queue("state"))
@@ -423,7 +414,7 @@ impl QueueStore {
         let order = shuffle::permutation(seed_value, joined.len());
         while (placed as usize) < order.len() {
             let slice = &order[placed as usize..(placed as usize + PLACE_SLICE).min(order.len())];
-            let mut invocation = self.scripts.place.key(keys.meta());
+            let mut invocation = self.functions.place.key(keys.meta());
             invocation
                 .key(keys.queue("state"))
                 .key(keys.queue("line"))

@@ -14,6 +14,7 @@ mod binary;
 mod confirm;
 mod expiry;
 mod idempotency;
+mod library;
 mod openapi;
 mod queue;
 mod race;

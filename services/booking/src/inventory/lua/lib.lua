@@ -1,8 +1,24 @@
--- Shared prelude of every booking script. KEYS[1] is always the sale's meta key
--- ("sale:{S}:meta"); every other key of the sale is derived from its prefix, so all keys a
--- script touches share the {S} hash tag and live in one Redis Cluster slot.
-local P = string.sub(KEYS[1], 1, -5)
+-- Booking's Redis function library (see `library.rs`), first part: what its functions share.
+-- Redis runs this part once, when the library is loaded. `register` adds a function named
+-- LIBRARY_<name>; each call of it sees its keys and arguments as KEYS and ARGV, as a script
+-- would. KEYS[1] is always the sale's meta key ("sale:{S}:meta"); every other key of the sale
+-- is derived from its prefix P, so all keys a function touches share the {S} hash tag and
+-- live in one Redis Cluster slot.
+local KEYS, ARGV, P
 local RETENTION_MS = 86400000
+
+local function register(name, body)
+  redis.register_function(LIBRARY .. '_' .. name, function(keys, args)
+    KEYS, ARGV, P = keys, args, string.sub(keys[1], 1, -5)
+    return body()
+  end)
+end
+
+-- An integral number as a string: `%d`, not `tostring`'s `%.14g`, which is slower and turns
+-- numbers of 15 digits or more into exponents.
+local function int(n)
+  return string.format('%d', n)
+end
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -23,7 +39,7 @@ end
 -- Appends the hold's full snapshot to the sale's outbox, in the same atomic step as the change.
 local function emit(event_type, id, now, extra)
   local fields = redis.call('HGETALL', hold_key(id))
-  redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', tostring(now), 'reason', extra or '', unpack(fields))
+  redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', int(now), 'reason', extra or '', unpack(fields))
 end
 
 -- Returns a reservation's seats to the zone and to its buyer's cap; the hold record lingers
@@ -47,7 +63,7 @@ local function settle(id, h, status, now)
     give_back(id, h)
   end
   redis.call('ZREM', P .. 'expiries', id)
-  redis.call('HSET', hold_key(id), 'status', status, 'updated_at_ms', tostring(now))
+  redis.call('HSET', hold_key(id), 'status', status, 'updated_at_ms', int(now))
 end
 
 -- Expires a held reservation whose time is up; returns true when it did.
