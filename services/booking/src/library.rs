@@ -1,9 +1,9 @@
 //! Booking's Redis function library: every inventory and queue script, loaded into Redis once.
 //!
 //! Each script was an `EVALSHA` that ran the shared helpers' text on every call; as functions of
-//! one library (`FCALL`) the helpers are defined once, at load, and a reserve costs Redis about
-//! a tenth less (`tests/load/optimisations.md`). The scripts' files keep their script form: this
-//! module wraps each one into a registered function.
+//! one library (`FCALL`) the helpers are defined once, at load, and a reserve costs Redis about a
+//! twentieth less (`tests/load/optimisations.md`). Each script's body keeps its form: this module
+//! wraps each one into a registered function, after `lib.lua`, the library's head.
 
 use std::sync::{Arc, LazyLock};
 

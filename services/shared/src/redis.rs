@@ -89,7 +89,15 @@ impl Library {
             .await;
         match loaded {
             Ok(_) => Ok(()),
-            Err(err) if err.detail().is_some_and(|d| d.ends_with("already exists")) => Ok(()),
+            // Only the library itself: "Function … already exists" means another library owns
+            // a name, and that is an error.
+            Err(err)
+                if err.detail().is_some_and(|d| {
+                    d.starts_with("Library '") && d.ends_with("already exists")
+                }) =>
+            {
+                Ok(())
+            }
             Err(err) => Err(err),
         }
     }

@@ -149,3 +149,24 @@ async fn code_redis_cannot_load_is_an_error_naming_what_is_wrong() {
     );
     assert!(!loaded(&mut conn, &library).await);
 }
+
+#[tokio::test]
+async fn a_library_whose_function_name_another_library_owns_is_refused() {
+    let mut conn = redis().await;
+    let function = format!("clash_{}", Uuid::new_v4().simple());
+    let code = |n: u8| {
+        format!(
+            "-- {n}\nredis.register_function('{function}', function(keys, args) return {n} end)\n"
+        )
+    };
+    let (first, second) = (
+        Library::new("test", &code(1)),
+        Library::new("test", &code(2)),
+    );
+    first.load(&mut conn).await.unwrap();
+    let err = second.load(&mut conn).await.unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert!(loaded(&mut conn, &first).await);
+    assert!(!loaded(&mut conn, &second).await);
+    delete(&mut conn, &first).await;
+}

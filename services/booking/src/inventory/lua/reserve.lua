@@ -31,8 +31,8 @@ if mine + qty > cap then return { 'USER_CAP', int(cap - mine) } end
 if tonumber(z[1]) < qty then return { 'SOLD_OUT', z[1] } end
 -- Every check passed; the idempotency key is the first write, so a failing write leaves no
 -- half-made hold behind without its key. Numbers are turned into strings once, as integers:
--- Lua's own conversion (`tostring`, or a number passed to redis.call) formats a double with
--- printf's `%.14g`, which costs several times what `%d` does.
+-- Lua's `tostring` formats a double with printf's `%.14g`, which costs several times what
+-- `%d` does.
 local expires = now + tonumber(meta[3])
 local now_s, expires_s, amount_s = int(now), int(expires), int(qty * tonumber(z[2]))
 redis.call('SET', KEYS[3], ARGV[5] .. '|' .. ARGV[4], 'PX', ARGV[6])
