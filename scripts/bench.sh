@@ -15,7 +15,8 @@
 #
 # `scripts/bench.sh cost` (`make bench-cost`) instead offers COST_RATE reserves/s (default 1500,
 # below saturation) for BENCH_SECONDS, through the gateway and then straight at booking, and
-# prints the CPU time each process (and the whole machine) spent per answered reservation, read
+# prints the CPU time each process (and the whole machine) spent per answered reservation during
+# the run (not the set-up, audit or clean-up around it), read
 # from /proc: what a change saves, steadier than throughput at saturation on a shared machine.
 set -euo pipefail
 MODE="${1:-standard}"
@@ -168,22 +169,42 @@ if [ "$MODE" = cost ]; then
     local -A pids=([booking]="$(pgrep -x booking)" [gateway]="$(pgrep -x gateway)"
       [broker]="$(pgrep -x tansu || true)" [redis]="$(pgrep -x redis-server || true)"
       [postgres]="$(pgrep -x postgres | tr '\n' ' ')")
-    local -A before
-    for group in "${!pids[@]}"; do before[$group]=$(cpu_ticks ${pids[$group]}); done
-    local machine_before; machine_before=$(machine_ticks)
+    snapshot() { # -> one "group ticks" line per process group, then the machine's
+      for group in booking gateway broker redis postgres; do
+        echo "$group $(cpu_ticks ${pids[$group]})"
+      done
+      echo "machine $(machine_ticks)"
+    }
+    # The window is the measured run alone: from the load tool's line announcing the load to its
+    # line counting the answers. Setting up the sale, the audit (which reads every key back) and
+    # deleting the sale's keys afterwards are outside it, as is the recorder's lag behind the
+    # last answer (under a second below saturation).
+    rm -f "$DEV/cost/$name.start" "$DEV/cost/$name.end"
     say "$name: $COST_RATE reserves/s for ${DURATION}s"
     "$BIN/loadgen" --threads "$THREADS" run sustained --name "$name" --target "$target" \
       --sale-id "$sale" --rate "$COST_RATE" --duration "$DURATION" --buyers "$BUYERS" \
       --buyers-file "$DEV/buyers.json" --auth http://127.0.0.1:18080 --out "$DEV/cost" 2>&1 \
-      | tee "$DEV/cost/$name.log" >&2
-    local machine=$(( $(machine_ticks) - machine_before ))
+      | while IFS= read -r l; do
+          case "$l" in
+            "$name: $COST_RATE req/s for "*) snapshot > "$DEV/cost/$name.start" ;;
+            "$name: "*" answered at "*) snapshot > "$DEV/cost/$name.end" ;;
+          esac
+          printf '%s\n' "$l"
+        done | tee "$DEV/cost/$name.log" >&2
+    if [ ! -s "$DEV/cost/$name.start" ] || [ ! -s "$DEV/cost/$name.end" ]; then
+      echo "$name: the load tool did not announce its run's start and end; see $DEV/cost/$name.log" >&2
+      exit 1
+    fi
     local answered
     answered=$(grep -oE "^$name: [0-9]+ answered" "$DEV/cost/$name.log" | grep -oE '[0-9]+ ' | tr -d ' ')
-    local line="$name: $answered answered; CPU µs per reservation:"
-    for group in booking gateway broker redis postgres; do
-      line+=" $group $(( ( $(cpu_ticks ${pids[$group]}) - ${before[$group]} ) * 1000000 / HZ / answered ))"
+    local line="$name: $answered answered; CPU µs per reservation, during the run:"
+    for group in booking gateway broker redis postgres machine; do
+      local start end
+      start=$(awk -v g="$group" '$1 == g {print $2}' "$DEV/cost/$name.start")
+      end=$(awk -v g="$group" '$1 == g {print $2}' "$DEV/cost/$name.end")
+      line+=" $group $(( (end - start) * 1000000 / HZ / answered ))"
     done
-    echo "$line machine $(( machine * 1000000 / HZ / answered ))"
+    echo "$line"
   }
   cost cost-gateway http://127.0.0.1:18080 "$GATEWAY_SALE"
   cost cost-direct http://127.0.0.1:18083 "$DIRECT_SALE"
