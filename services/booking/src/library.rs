@@ -22,40 +22,34 @@ macro_rules! function {
     };
 }
 
-/// The library's Lua code, without the header `Library` adds.
-pub const CODE: &str = concat!(
-    include_str!("inventory/lua/lib.lua"),
-    "\n",
-    include_str!("queue/lua/queue.lua"),
-    function!("inventory", "reserve"),
-    function!("inventory", "release_unpublished"),
-    function!("inventory", "mark_published"),
-    function!("inventory", "cancel"),
-    function!("inventory", "confirm"),
-    function!("inventory", "refund"),
-    function!("inventory", "expire"),
-    function!("queue", "join"),
-    function!("queue", "status"),
-    function!("queue", "leave"),
-    function!("queue", "tick"),
-    function!("queue", "place"),
-);
+/// Defines [`CODE`] and [`FUNCTIONS`] from one list of `directory: [script, …]`.
+macro_rules! library {
+    ($($dir:literal: [$($name:literal),+ $(,)?]),+ $(,)?) => {
+        /// The library's Lua code, without the header `Library` adds.
+        pub const CODE: &str = concat!(
+            include_str!("inventory/lua/lib.lua"),
+            "\n",
+            include_str!("queue/lua/queue.lua"),
+            $($(function!($dir, $name)),+),+
+        );
 
-/// The names of the functions [`CODE`] registers.
-pub const FUNCTIONS: [&str; 12] = [
-    "reserve",
-    "release_unpublished",
-    "mark_published",
-    "cancel",
-    "confirm",
-    "refund",
-    "expire",
-    "join",
-    "status",
-    "leave",
-    "tick",
-    "place",
-];
+        /// The names of the functions [`CODE`] registers.
+        pub const FUNCTIONS: &[&str] = &[$($($name),+),+];
+    };
+}
+
+library! {
+    "inventory": [
+        "reserve",
+        "release_unpublished",
+        "mark_published",
+        "cancel",
+        "confirm",
+        "refund",
+        "expire",
+    ],
+    "queue": ["join", "status", "leave", "tick", "place"],
+}
 
 static LIBRARY: LazyLock<Arc<Library>> = LazyLock::new(|| Library::new("booking", CODE));
 

@@ -118,18 +118,13 @@ impl Function {
 
     /// Starts a call with its first key.
     pub fn key<T: ToRedisArgs>(&self, key: T) -> FunctionCall<'_> {
-        let mut call = self.call();
-        call.key(key);
-        call
-    }
-
-    /// Starts a call.
-    pub fn call(&self) -> FunctionCall<'_> {
-        FunctionCall {
+        let mut call = FunctionCall {
             function: self,
             keys: Vec::new(),
             args: Vec::new(),
-        }
+        };
+        call.key(key);
+        call
     }
 }
 

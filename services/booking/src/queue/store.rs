@@ -274,14 +274,15 @@ fn reading(script: &str, reply: &[String]) -> redis::RedisResult<Reading> {
 impl QueueStore {
     /// Queues through this connection.
     pub fn new(conn: ConnectionManager) -> Self {
+        let library = library();
         Self {
             conn,
             functions: Arc::new(Functions {
-                join: library().function("join"),
-                status: library().function("status"),
-                leave: library().function("leave"),
-                tick: library().function("tick"),
-                place: library().function("place"),
+                join: library.function("join"),
+                status: library.function("status"),
+                leave: library.function("leave"),
+                tick: library.function("tick"),
+                place: library.function("place"),
             }),
         }
     }
