@@ -2,9 +2,16 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware};
+use axum::{
+    Router, ServiceExt,
+    extract::{DefaultBodyLimit, Request},
+    http::HeaderName,
+    middleware,
+    response::{IntoResponse, Response},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -24,40 +31,57 @@ pub async fn bind(config: &HttpConfig) -> std::io::Result<TcpListener> {
     TcpListener::bind((config.host.as_str(), config.port)).await
 }
 
-/// Wraps a router in request ids, tracing, metrics, a body limit and panic-to-500.
+/// Adds the not-found fallback and request metrics to every route of `router`; [`serve`] adds the
+/// rest of the standard layers around the whole router.
+///
+/// Metrics are the one standard layer applied per route: they label requests with the route the
+/// router matched, which only exists once it has routed. Every layer applied this way wraps each
+/// route in one more boxed service, cloned on every request, so the others go around the router
+/// once instead (see `tests/load/optimisations.md`).
 pub fn with_standard_layers(router: Router) -> Router {
     router
         .fallback(crate::problem::fallback_not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             Arc::new(crate::metrics::HttpMetrics::default()),
             crate::metrics::track_http,
         ))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            axum::response::IntoResponse::into_response(Problem::internal())
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
-        }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Serves until `shutdown` is cancelled, then drains in-flight requests.
+/// The span of one request: method, path and request id.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+}
+
+/// The answer to a handler that panicked.
+fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("handler panicked");
+    Problem::internal().into_response()
+}
+
+/// Serves until `shutdown` is cancelled, then drains in-flight requests. Around the whole router:
+/// request ids (set when missing, echoed on the answer), a trace span, panic-to-500 and the body
+/// limit.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let app = ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .service(router);
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
