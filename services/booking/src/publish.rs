@@ -37,10 +37,12 @@ pub async fn publish_booking_event(
         | BookingEvent::ReservationCancelled(s)
         | BookingEvent::ReservationExpired(s)
         | BookingEvent::ReservationReleased(s)
-        | BookingEvent::ReservationRefunded(s) => (
-            s.reservation_id.to_string(),
-            format!("{}/{}", s.reservation_id, event.type_name()),
-        ),
+        | BookingEvent::ReservationRefunded(s) => {
+            // Every reservation passes here: its id is written out once, without formatting.
+            let mut buf = uuid::Uuid::encode_buffer();
+            let id = s.reservation_id.hyphenated().encode_lower(&mut buf);
+            (id.to_owned(), [&*id, "/", event.type_name()].concat())
+        }
     };
     let envelope = Envelope::new(sale.clone(), time, &dedup, event);
     publisher

@@ -224,11 +224,16 @@ impl Inventory {
             .key(keys.user_quantities())
             .key(keys.expiries())
             .key(keys.hold(&id))
-            .arg(request.user.to_string())
+            .arg(
+                &*request
+                    .user
+                    .hyphenated()
+                    .encode_lower(&mut Uuid::encode_buffer()),
+            )
             .arg(request.zone.as_str())
             .arg(request.quantity.get())
             .arg(request.fingerprint())
-            .arg(id.to_string())
+            .arg(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()))
             .arg(self.idempotency_ttl.as_millis() as u64);
         if let Some(pass) = &request.pass {
             invocation

@@ -144,7 +144,15 @@ fn validate(body: ReserveBody) -> Result<(ZoneId, Quantity), Problem> {
 fn created(sale: &SaleId, hold: &Hold, replayed: bool) -> Response {
     let view = ReservationView::from_hold(sale, hold);
     let mut response = (StatusCode::CREATED, Json(view)).into_response();
-    let location = format!("/api/v1/sales/{sale}/reservations/{}", hold.id);
+    let location = [
+        "/api/v1/sales/",
+        sale.as_str(),
+        "/reservations/",
+        hold.id
+            .hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer()),
+    ]
+    .concat();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
