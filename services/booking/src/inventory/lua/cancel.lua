@@ -4,6 +4,6 @@ if not h or h.user ~= ARGV[2] then return { 'NOT_FOUND' } end
 local now = now_ms()
 if expire_if_due(ARGV[1], h, now) then return { 'NOT_HELD', 'expired' } end
 if h.status ~= 'held' then return { 'NOT_HELD', h.status } end
-settle(ARGV[1], h, 'cancelled', now)
+settle(ARGV[1], h, 'cancelled')
 emit('ReservationCancelled', ARGV[1], now)
 return { 'OK' }

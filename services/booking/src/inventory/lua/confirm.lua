@@ -30,6 +30,6 @@ if status ~= 'held' then
   return { 'REJECTED', status }
 end
 redis.call('HSET', hold_key(id), 'payment_id', payment)
-settle(id, h, 'confirmed', now)
+settle(id, h, 'confirmed')
 emit('ReservationConfirmed', id, now)
 return { 'OK' }

@@ -54,7 +54,7 @@ local function give_back(id, h)
 end
 
 -- Ends a held reservation: confirmed seats become sold, any other end returns them.
-local function settle(id, h, status, now)
+local function settle(id, h, status)
   local zk = P .. 'zone:' .. h.zone
   redis.call('HINCRBY', zk, 'held', -h.qty)
   if status == 'confirmed' then
@@ -63,13 +63,13 @@ local function settle(id, h, status, now)
     give_back(id, h)
   end
   redis.call('ZREM', P .. 'expiries', id)
-  redis.call('HSET', hold_key(id), 'status', status, 'updated_at_ms', int(now))
+  redis.call('HSET', hold_key(id), 'status', status)
 end
 
 -- Expires a held reservation whose time is up; returns true when it did.
 local function expire_if_due(id, h, now)
   if h.status == 'held' and now >= h.expires then
-    settle(id, h, 'expired', now)
+    settle(id, h, 'expired')
     emit('ReservationExpired', id, now)
     return true
   end

@@ -9,6 +9,6 @@ if redis.call('HGET', hold_key(id), 'payment_id') ~= payment then return { 'OTHE
 local now = now_ms()
 redis.call('HINCRBY', P .. 'zone:' .. h.zone, 'sold', -h.qty)
 give_back(id, h)
-redis.call('HSET', hold_key(id), 'status', 'refunded', 'updated_at_ms', int(now))
+redis.call('HSET', hold_key(id), 'status', 'refunded')
 emit('ReservationRefunded', id, now)
 return { 'OK' }

@@ -6,7 +6,7 @@ local h = load_hold(ARGV[1])
 if not h or h.status ~= 'held' then return { 'NOT_HELD' } end
 if redis.call('HGET', hold_key(ARGV[1]), 'published') then return { 'PUBLISHED' } end
 local now = now_ms()
-settle(ARGV[1], h, 'released', now)
+settle(ARGV[1], h, 'released')
 emit('ReservationReleased', ARGV[1], now, 'publish_failed')
 redis.call('DEL', KEYS[2])
 local used = redis.call('HMGET', hold_key(ARGV[1]), 'qpass', 'qpass_exp', 'qticket')

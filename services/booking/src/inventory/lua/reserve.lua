@@ -41,7 +41,7 @@ redis.call('HINCRBY', KEYS[2], 'held', ARGV[3])
 redis.call('HINCRBY', KEYS[4], field, ARGV[3])
 redis.call('HSET', KEYS[6], 'id', ARGV[5], 'user', ARGV[1], 'zone', ARGV[2], 'qty', ARGV[3],
   'amount_minor', amount_s, 'currency', z[3], 'status', 'held',
-  'created_at_ms', now_s, 'expires_at_ms', expires_s, 'updated_at_ms', now_s)
+  'created_at_ms', now_s, 'expires_at_ms', expires_s)
 redis.call('ZADD', KEYS[5], expires_s, ARGV[5])
 if pass then
   -- The pass is used up with the hold; it is kept on the hold so that a release after a failed
