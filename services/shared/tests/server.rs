@@ -37,12 +37,24 @@ async fn spawn() -> (String, CancellationToken) {
     (base, shutdown)
 }
 
-fn content_type(response: &reqwest::Response) -> &str {
-    response
+/// Sends a `GET` to `path` and checks the answer is a problem+json of `status` with a request id.
+async fn expect_problem(client: &reqwest::Client, base: &str, path: &str, status: u16) {
+    let response = client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), status, "{path}");
+    let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json", "{path}");
+    assert!(
+        response.headers().contains_key(REQUEST_ID.as_str()),
+        "{path}"
+    );
 }
 
 #[tokio::test]
@@ -64,14 +76,7 @@ async fn every_answer_carries_a_request_id_and_a_sent_one_is_kept() {
         .expect("send");
     assert_eq!(sent.headers()[REQUEST_ID.as_str()], "trace-me-1");
 
-    let missing = client
-        .get(format!("{base}/nowhere"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(missing.status(), 404);
-    assert_eq!(content_type(&missing), "application/problem+json");
-    assert!(missing.headers().contains_key(REQUEST_ID.as_str()));
+    expect_problem(&client, &base, "/nowhere", 404).await;
     shutdown.cancel();
 }
 
@@ -79,14 +84,7 @@ async fn every_answer_carries_a_request_id_and_a_sent_one_is_kept() {
 async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     let (base, shutdown) = spawn().await;
     let client = reqwest::Client::new();
-    let boom = client
-        .get(format!("{base}/boom"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(boom.status(), 500);
-    assert_eq!(content_type(&boom), "application/problem+json");
-    assert!(boom.headers().contains_key(REQUEST_ID.as_str()));
+    expect_problem(&client, &base, "/boom", 500).await;
     let after = client.get(format!("{base}/ok")).send().await.expect("send");
     assert_eq!(after.status(), 200);
     assert_eq!(after.text().await.expect("body"), "fine");
