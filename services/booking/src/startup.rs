@@ -23,7 +23,7 @@ use crate::{
     inventory::Inventory,
     queue::{Queue, feed, store::QueueStore},
     recorder, relay, routes,
-    state::AppState,
+    state::{AppState, Components},
     sweeper,
 };
 
@@ -74,7 +74,7 @@ impl Application {
         if let Err(err) = verifier.preload().await {
             tracing::warn!(error = %err, "verification keys not loaded yet; retrying on first request");
         }
-        let state = AppState {
+        let state = AppState::new(Components {
             inventory: Inventory::new(redis.clone(), config.idempotency_ttl),
             publisher,
             db: db.clone(),
@@ -85,7 +85,7 @@ impl Application {
                 feeds: feed::Feeds::default(),
                 stop: CancellationToken::new(),
             },
-        };
+        });
         let checks = vec![
             Check::postgres(db.clone()),
             Check::redis(redis.clone()),

@@ -1,6 +1,6 @@
 //! The application state shared by handlers.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use axum::extract::FromRef;
 use shared::{auth::TokenVerifier, batching::BatchPublisher, sales::Sales};
@@ -8,9 +8,13 @@ use sqlx::PgPool;
 
 use crate::{inventory::Inventory, queue::Queue};
 
-/// Built once at start, cloned into each handler.
+/// Built once at start and handed to every request; a clone is one reference count (the router
+/// clones the state for each request and each extractor that reads it).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Components>);
+
+/// What the handlers work with.
+pub struct Components {
     /// Live sale state.
     pub inventory: Inventory,
     /// Booking events out.
@@ -23,6 +27,21 @@ pub struct AppState {
     pub sales: Sales,
     /// The virtual queues.
     pub queue: Queue,
+}
+
+impl AppState {
+    /// Shares `components` with every request.
+    pub fn new(components: Components) -> Self {
+        Self(Arc::new(components))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Components;
+
+    fn deref(&self) -> &Components {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
