@@ -13,12 +13,12 @@ pub const SCHEMA_VERSION: u16 = 1;
 
 /// Topic carrying a sale's booking events (configuration and reservation lifecycle).
 pub fn bookings_topic(sale: &SaleId) -> String {
-    format!("sale.{sale}.bookings")
+    ["sale.", sale.as_str(), ".bookings"].concat()
 }
 
 /// Topic carrying a sale's payment events.
 pub fn payments_topic(sale: &SaleId) -> String {
-    format!("sale.{sale}.payments")
+    ["sale.", sale.as_str(), ".payments"].concat()
 }
 
 /// The envelope every event travels in. Read by `decode`, which reads the event in place.
@@ -41,7 +41,8 @@ pub struct Envelope<E> {
 impl<E: Serialize> Envelope<E> {
     /// Wraps an event; `dedup` names the logical event (e.g. reservation id and event type).
     pub fn new(sale: SaleId, time: OffsetDateTime, dedup: &str, event: E) -> Self {
-        let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{sale}/{dedup}").as_bytes());
+        let name = [sale.as_str(), "/", dedup].concat();
+        let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes());
         Self {
             id,
             version: SCHEMA_VERSION,
@@ -342,6 +343,19 @@ impl PaymentEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topics_and_event_ids_keep_their_names() {
+        let sale = SaleId::parse("spring").unwrap();
+        assert_eq!(bookings_topic(&sale), "sale.spring.bookings");
+        assert_eq!(payments_topic(&sale), "sale.spring.payments");
+        // Consumers de-duplicate by this id: it must stay the v5 uuid of "<sale>/<dedup>".
+        let envelope = Envelope::new(sale, OffsetDateTime::UNIX_EPOCH, "r1/Created", ());
+        assert_eq!(
+            envelope.id,
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, b"spring/r1/Created")
+        );
+    }
 
     #[test]
     fn envelope_round_trips_with_type_and_data_at_the_top() {

@@ -468,10 +468,16 @@ pub fn decode_all<E: DeserializeOwned>(
 
 /// Decodes a message payload: a JSON envelope, or a JSON array of envelopes (a batch), one
 /// result per event.
+///
+/// A batch is read in one pass; only when that fails is it split into its elements and each read
+/// on its own, so one bad event spoils only itself.
 pub fn decode_payload<E: DeserializeOwned>(
     payload: &[u8],
 ) -> Vec<Result<Envelope<E>, serde_json::Error>> {
     if payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        if let Ok(envelopes) = serde_json::from_slice::<Vec<Envelope<E>>>(payload) {
+            return envelopes.into_iter().map(Ok).collect();
+        }
         match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(payload) {
             Ok(items) => items
                 .into_iter()
