@@ -2,8 +2,8 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRequestParts, Path, State},
+    http::{HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -120,6 +120,25 @@ pub fn served_sale(state: &AppState, raw: &str) -> Result<SaleId, BookingError> 
         .ok_or(BookingError::SaleNotFound)
 }
 
+/// A reserve request's `Idempotency-Key` and `Queue-Pass`, read where the request holds them (its
+/// headers are not copied); each is judged when the handler reaches it, so an unknown sale is
+/// still a 404 before a bad header is a 400.
+pub struct ReserveHeaders {
+    key: Result<IdempotencyKey, Problem>,
+    pass: Result<Option<QueuePass>, Problem>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReserveHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            key: IdempotencyKey::from_headers(&parts.headers),
+            pass: QueuePass::from_headers(&parts.headers),
+        })
+    }
+}
+
 fn validate(body: ReserveBody) -> Result<(ZoneId, Quantity), Problem> {
     let mut problem = Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -192,12 +211,12 @@ pub async fn reserve(
     State(state): State<AppState>,
     Path(sale_raw): Path<String>,
     user: AuthUser,
-    headers: HeaderMap,
+    headers: ReserveHeaders,
     ValidJson(body): ValidJson<ReserveBody>,
 ) -> Result<Response, Response> {
     let sale = served_sale(&state, &sale_raw).map_err(IntoResponse::into_response)?;
-    let key = IdempotencyKey::from_headers(&headers).map_err(IntoResponse::into_response)?;
-    let pass = QueuePass::from_headers(&headers).map_err(IntoResponse::into_response)?;
+    let key = headers.key.map_err(IntoResponse::into_response)?;
+    let pass = headers.pass.map_err(IntoResponse::into_response)?;
     let (zone, quantity) = validate(body).map_err(IntoResponse::into_response)?;
     let request = ReserveRequest {
         user: user.id,
