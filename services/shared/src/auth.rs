@@ -161,7 +161,9 @@ pub struct TokenVerifier {
     /// Tokens already verified, so the hot path pays for a signature check once per token. Only
     /// verified tokens are stored; with std's SipHash on these several-hundred-byte keys a cached
     /// check in the gateway took about 2,400 instructions, with `KeyHasher` about 1,400.
-    verified: moka::sync::Cache<String, Claims, crate::KeyHasher>,
+    /// The claims are shared, so a hit hands out a pointer rather than copying the issuer and
+    /// audience strings.
+    verified: moka::sync::Cache<String, Arc<Claims>, crate::KeyHasher>,
     http: reqwest::Client,
     refetch_every: Duration,
 }
@@ -194,7 +196,7 @@ impl TokenVerifier {
     }
 
     /// Verifies a compact JWT and returns its claims.
-    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         if let Some(claims) = self.verified.get(token) {
             // Expiry is re-checked on every hit; the cache never extends a token's life.
             if claims.exp > time::OffsetDateTime::now_utc().unix_timestamp() {
@@ -202,8 +204,8 @@ impl TokenVerifier {
             }
             self.verified.invalidate(token);
         }
-        let claims = self.verify_uncached(token).await?;
-        self.verified.insert(token.to_owned(), claims.clone());
+        let claims = Arc::new(self.verify_uncached(token).await?);
+        self.verified.insert(token.to_owned(), Arc::clone(&claims));
         Ok(claims)
     }
 
@@ -505,7 +507,7 @@ mod tests {
         let (verifier, _dir) = verifier_for(&signer).await;
         let c = claims(Duration::from_secs(60));
         assert_eq!(
-            verifier.verify(&reloaded.sign(&c).unwrap()).await.unwrap(),
+            *verifier.verify(&reloaded.sign(&c).unwrap()).await.unwrap(),
             c
         );
     }

@@ -114,7 +114,7 @@ impl TestApp {
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
         });
-        verifier.verify(access_token).await.unwrap()
+        Claims::clone(&verifier.verify(access_token).await.unwrap())
     }
 }
 
