@@ -130,6 +130,17 @@ async fn malformed_bodies_and_headers_are_named_4xx_problems() {
         .await
         .unwrap();
     assert_problem(response, 404, "sale_not_found").await;
+    // The sale is checked before the headers: an unknown sale is a 404 whatever else is wrong.
+    let response = app
+        .http
+        .post(app.reserve_url_for("no-such-sale"))
+        .bearer_auth(&token)
+        .header("Queue-Pass", "not a pass!")
+        .json(&json!({"zone":"a","quantity":1}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 404, "sale_not_found").await;
     assert_problem(
         app.http
             .get(app.reservation_url("not-a-uuid"))
