@@ -119,28 +119,21 @@ async fn malformed_bodies_and_headers_are_named_4xx_problems() {
         .unwrap();
     assert_problem(huge, 413, "body_too_large").await;
 
-    let unknown_sale = app.reserve_url_for("no-such-sale");
-    let response = app
-        .http
-        .post(unknown_sale)
-        .bearer_auth(&token)
-        .header("Idempotency-Key", "k")
-        .json(&json!({"zone":"a","quantity":1}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "sale_not_found").await;
     // The sale is checked before the headers: an unknown sale is a 404 whatever else is wrong.
-    let response = app
-        .http
-        .post(app.reserve_url_for("no-such-sale"))
-        .bearer_auth(&token)
-        .header("Queue-Pass", "not a pass!")
-        .json(&json!({"zone":"a","quantity":1}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "sale_not_found").await;
+    for headers in [
+        &[("Idempotency-Key", "k")][..],
+        &[("Queue-Pass", "not a pass!")][..],
+    ] {
+        let mut request = app
+            .http
+            .post(app.reserve_url_for("no-such-sale"))
+            .bearer_auth(&token)
+            .json(&json!({"zone":"a","quantity":1}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        assert_problem(request.send().await.unwrap(), 404, "sale_not_found").await;
+    }
     assert_problem(
         app.http
             .get(app.reservation_url("not-a-uuid"))
