@@ -62,11 +62,12 @@ pub struct Hold {
 }
 
 impl Hold {
-    /// Reads a hold from its hash fields; `None` when a field is missing or malformed.
-    pub fn from_fields(fields: &HashMap<String, String>) -> Option<Self> {
+    /// Reads hold `id` from its hash fields (its key, not a field, names it); `None` when a
+    /// field is missing or malformed.
+    pub fn from_fields(id: Uuid, fields: &HashMap<String, String>) -> Option<Self> {
         let get = |k: &str| fields.get(k).map(String::as_str);
         Some(Self {
-            id: get("id")?.parse().ok()?,
+            id,
             user: get("user")?.parse().ok()?,
             zone: ZoneId::parse(get("zone")?).ok()?,
             quantity: get("qty")?.parse().ok()?,

@@ -197,7 +197,10 @@ fn decode(entry: &StreamId) -> Option<(time::OffsetDateTime, BookingEvent)> {
             reason: fields.get("reason")?.clone(),
         }),
         "QueueShuffled" => BookingEvent::QueueShuffled(queue_shuffled(&fields)?),
-        _ => BookingEvent::for_snapshot(Hold::from_fields(&fields)?.snapshot()),
+        _ => {
+            let id = fields.get("id")?.parse::<Uuid>().ok()?;
+            BookingEvent::for_snapshot(Hold::from_fields(id, &fields)?.snapshot())
+        }
     };
     Some((time, event))
 }

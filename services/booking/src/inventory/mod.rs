@@ -248,11 +248,11 @@ impl Inventory {
                 user: request.user,
                 zone: request.zone.clone(),
                 quantity: request.quantity.get(),
-                amount_minor: strict_number("reserve", &reply, 2)?,
-                currency: field(&reply, 3).to_owned(),
+                amount_minor: strict_number("reserve", &reply, 1)?,
+                currency: field(&reply, 2).to_owned(),
                 status: shared::events::ReservationStatus::Held,
-                created_at_ms: strict_number("reserve", &reply, 5)?,
-                expires_at_ms: strict_number("reserve", &reply, 4)?,
+                created_at_ms: strict_number("reserve", &reply, 4)?,
+                expires_at_ms: strict_number("reserve", &reply, 3)?,
                 payment_id: None,
             }),
             "REPLAY" => match field(&reply, 1).parse() {
@@ -406,7 +406,7 @@ impl Inventory {
     pub async fn hold(&self, sale: &SaleId, id: Uuid) -> redis::RedisResult<Option<Hold>> {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = conn.hgetall(SaleKeys::new(sale).hold(&id)).await?;
-        Ok(Hold::from_fields(&fields))
+        Ok(Hold::from_fields(id, &fields))
     }
 
     /// Live counts per zone, sorted by zone id; `None` for an unknown sale.

@@ -37,9 +37,10 @@ local function load_hold(id)
 end
 
 -- Appends the hold's full snapshot to the sale's outbox, in the same atomic step as the change.
+-- The hold's id is its key's, not one of its fields.
 local function emit(event_type, id, now, extra)
   local fields = redis.call('HGETALL', hold_key(id))
-  redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', int(now), 'reason', extra or '', unpack(fields))
+  redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', int(now), 'reason', extra or '', 'id', id, unpack(fields))
 end
 
 -- Returns a reservation's seats to the zone and to its buyer's cap; the hold record lingers

@@ -2,6 +2,8 @@
 -- atomically. With the sale's queue on, a live pass of this buyer is required and used up.
 -- KEYS: meta, zone, idempotency, userqty, expiries, hold[, queue pass, queue active set]
 -- ARGV: user, zone id, quantity, idempotency fingerprint, reservation id, idempotency ttl ms[, pass]
+-- A new hold answers OK, its amount, currency, expiry and creation time; the caller chose its id,
+-- which names its key and is not repeated among its fields.
 local prior = redis.call('GET', KEYS[3])
 if prior then
   local sep = string.find(prior, '|', 1, true)
@@ -39,7 +41,7 @@ redis.call('SET', KEYS[3], ARGV[5] .. '|' .. ARGV[4], 'PX', ARGV[6])
 redis.call('HINCRBY', KEYS[2], 'available', '-' .. ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'held', ARGV[3])
 redis.call('HINCRBY', KEYS[4], field, ARGV[3])
-redis.call('HSET', KEYS[6], 'id', ARGV[5], 'user', ARGV[1], 'zone', ARGV[2], 'qty', ARGV[3],
+redis.call('HSET', KEYS[6], 'user', ARGV[1], 'zone', ARGV[2], 'qty', ARGV[3],
   'amount_minor', amount_s, 'currency', z[3], 'status', 'held',
   'created_at_ms', now_s, 'expires_at_ms', expires_s)
 redis.call('ZADD', KEYS[5], expires_s, ARGV[5])
@@ -51,4 +53,4 @@ if pass then
   redis.call('ZREM', KEYS[8], ARGV[1])
   end_admission(ARGV[1], 'used')
 end
-return { 'OK', ARGV[5], amount_s, z[3], expires_s, now_s }
+return { 'OK', amount_s, z[3], expires_s, now_s }
