@@ -26,7 +26,7 @@ pub struct ListQuery {
 #[serde(rename_all = "camelCase")]
 pub struct BookingPage {
     /// Reservations, newest first.
-    pub items: Vec<ReservationView>,
+    pub items: Vec<ReservationView<'static>>,
     /// Cursor of the next page, absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<Uuid>,

@@ -7,6 +7,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use shared::{
     auth::AuthUser,
@@ -39,22 +41,27 @@ pub struct ReserveBody {
     pub quantity: i64,
 }
 
+// Its strings borrow from the hold it shows, when there is one: a new reservation's answer
+// copies none.
 /// A reservation as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ReservationView {
+pub struct ReservationView<'a> {
     /// Reservation id.
     pub id: Uuid,
     /// Sale.
-    pub sale: String,
+    #[schema(value_type = String)]
+    pub sale: Cow<'a, str>,
     /// Zone.
-    pub zone: String,
+    #[schema(value_type = String)]
+    pub zone: Cow<'a, str>,
     /// Seats.
     pub quantity: u32,
     /// Price of all seats in minor units, from the sale's price.
     pub amount_minor: i64,
     /// Currency.
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Cow<'a, str>,
     /// Status: held, confirmed, cancelled, expired or released.
     pub status: ReservationStatus,
     /// When it was made.
@@ -68,15 +75,15 @@ pub struct ReservationView {
     pub payment_id: Option<Uuid>,
 }
 
-impl ReservationView {
-    fn from_hold(sale: &SaleId, hold: &Hold) -> Self {
+impl<'a> ReservationView<'a> {
+    fn from_hold(sale: &'a SaleId, hold: &'a Hold) -> Self {
         Self {
             id: hold.id,
-            sale: sale.to_string(),
-            zone: hold.zone.to_string(),
+            sale: Cow::Borrowed(sale.as_str()),
+            zone: Cow::Borrowed(hold.zone.as_str()),
             quantity: hold.quantity,
             amount_minor: hold.amount_minor,
-            currency: hold.currency.clone(),
+            currency: Cow::Borrowed(&hold.currency),
             status: hold.status,
             created_at: from_ms(hold.created_at_ms),
             expires_at: from_ms(hold.expires_at_ms),
@@ -85,15 +92,15 @@ impl ReservationView {
     }
 }
 
-impl From<ReservationRow> for ReservationView {
+impl From<ReservationRow> for ReservationView<'static> {
     fn from(row: ReservationRow) -> Self {
         Self {
             id: row.reservation_id,
-            sale: row.sale_id,
-            zone: row.zone_id,
+            sale: Cow::Owned(row.sale_id),
+            zone: Cow::Owned(row.zone_id),
             quantity: row.quantity.max(0) as u32,
             amount_minor: row.amount_minor,
-            currency: row.currency,
+            currency: Cow::Owned(row.currency),
             status: ReservationStatus::parse(&row.status).unwrap_or(ReservationStatus::Released),
             created_at: row.created_at,
             expires_at: row.expires_at,
@@ -337,18 +344,20 @@ pub async fn read(
     State(state): State<AppState>,
     Path((sale_raw, id_raw)): Path<(String, String)>,
     user: AuthUser,
-) -> Result<Json<ReservationView>, BookingError> {
+) -> Result<Response, BookingError> {
     let sale = served_sale(&state, &sale_raw)?;
     let id = parse_id(&id_raw)?;
     if let Some(hold) = state.inventory.hold(&sale, id).await? {
         return if hold.user == user.id {
-            Ok(Json(ReservationView::from_hold(&sale, &hold)))
+            Ok(Json(ReservationView::from_hold(&sale, &hold)).into_response())
         } else {
             Err(BookingError::ReservationNotFound)
         };
     }
     match store::reservation(&state.db, id).await? {
-        Some(row) if row.user_id == user.id && row.sale_id == sale.as_str() => Ok(Json(row.into())),
+        Some(row) if row.user_id == user.id && row.sale_id == sale.as_str() => {
+            Ok(Json(ReservationView::from(row)).into_response())
+        }
         _ => Err(BookingError::ReservationNotFound),
     }
 }
@@ -370,7 +379,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path((sale_raw, id_raw)): Path<(String, String)>,
     user: AuthUser,
-) -> Result<Json<ReservationView>, BookingError> {
+) -> Result<Response, BookingError> {
     let sale = served_sale(&state, &sale_raw)?;
     let id = parse_id(&id_raw)?;
     match state.inventory.cancel(&sale, id, user.id).await? {
@@ -380,7 +389,7 @@ pub async fn cancel(
                 .hold(&sale, id)
                 .await?
                 .ok_or(BookingError::ReservationNotFound)?;
-            Ok(Json(ReservationView::from_hold(&sale, &hold)))
+            Ok(Json(ReservationView::from_hold(&sale, &hold)).into_response())
         }
         CancelOutcome::NotFound => Err(BookingError::ReservationNotFound),
         CancelOutcome::NotHeld(status) => Err(BookingError::NotHeld(status)),
