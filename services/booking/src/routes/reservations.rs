@@ -1,5 +1,7 @@
 //! Reservations: reserve (`POST`), read (`GET`) and cancel (`DELETE`), owner only.
 
+use std::borrow::Cow;
+
 use axum::{
     Json, Router,
     extract::{FromRequestParts, Path, State},
@@ -7,8 +9,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 use shared::{
     auth::AuthUser,
