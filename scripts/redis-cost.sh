@@ -21,7 +21,9 @@ SOURCE="${REDIS_COST_SOURCE:-127.0.0.1:6379}"
 PORT="${REDIS_COST_PORT:-6391}"
 CALLS="${REDIS_COST_CALLS:-5000}"
 OUT="$(mktemp -d)"
-trap 'rm -rf "$OUT"' EXIT
+server=
+# An early exit (a library that will not load, say) must not leave a server behind.
+trap '[ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$OUT"' EXIT
 USER_ID=00000000-0000-7000-8000-00000000ce11
 
 for library in "$@"; do
@@ -58,6 +60,7 @@ sys.stdout.write(found[0]["library_code"])' "$library" > "$OUT/code.lua"
   held=$(redis-cli -p "$PORT" HGET "${P}zone:z1" held)
   kill "$server"
   wait "$server" 2> /dev/null || true
+  server=
   dump=$(ls "$OUT"/callgrind.*.1)
   total=$(callgrind_annotate "$dump" 2> /dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
   # Random keys can repeat (a replay); nearly every call must still have made a hold.
