@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use redis::AsyncCommands;
 use serde_json::json;
+use shared::keys::SaleKeys;
 use time::OffsetDateTime;
 
 use crate::helpers::{World, assert_problem, body, count_by_type, spec};
@@ -195,6 +197,52 @@ async fn my_bookings_are_paginated_newest_first_and_private() {
         .await
         .unwrap();
     assert_problem(bad, 400, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn a_reserve_past_the_per_user_cap_takes_nothing_and_says_how_many_seats_are_left() {
+    let world = World::new(spec(10)).await;
+    let app = world.spawn(&[]).await;
+    let (_, first) = world.token();
+    let (second_user, second) = world.token();
+    let (_, third) = world.token();
+    let detail = |problem: serde_json::Value| problem["detail"].as_str().unwrap().to_owned();
+
+    assert_eq!(app.reserve(&first, "a", 3, "first-3").await.status(), 201);
+    let over = app.reserve(&first, "a", 2, "first-2").await;
+    let over = assert_problem(over, 409, "per_user_cap_reached").await;
+    assert_eq!(detail(over), "per-user cap reached; 1 more seats allowed");
+    // The refusal took nothing from the buyer's cap: the last seat of it can still be held.
+    assert_eq!(app.reserve(&first, "a", 1, "first-1").await.status(), 201);
+
+    // A buyer asking for more than the cap at once leaves no count behind.
+    let over = app.reserve(&second, "a", 5, "second-5").await;
+    let over = assert_problem(over, 409, "per_user_cap_reached").await;
+    assert_eq!(detail(over), "per-user cap reached; 4 more seats allowed");
+    let field = format!("a:{second_user}");
+    let keys = SaleKeys::new(&world.sale.sale_id);
+    let counted: Option<i64> = crate::helpers::redis()
+        .await
+        .hget(keys.user_quantities(), &field)
+        .await
+        .unwrap();
+    assert_eq!(counted, None, "a refused reserve left a count");
+    assert_eq!(app.reserve(&second, "a", 4, "second-4").await.status(), 201);
+
+    // Two seats are left. A buyer at their cap asking for more than that hears about the cap;
+    // one below it hears that the seats are gone.
+    let over = app.reserve(&first, "a", 3, "first-3-again").await;
+    let over = assert_problem(over, 409, "per_user_cap_reached").await;
+    assert_eq!(detail(over), "per-user cap reached; 0 more seats allowed");
+    let gone = app.reserve(&third, "a", 3, "third-3").await;
+    assert_eq!(
+        detail(assert_problem(gone, 409, "sold_out").await),
+        "not enough seats left: 2"
+    );
+
+    let live = world.live().await;
+    assert_eq!((live.available, live.held, live.sold), (2, 8, 0));
+    world.audit().await;
 }
 
 #[tokio::test]

@@ -20,9 +20,25 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- A number read from Redis, parsed once: Lua's `tonumber` calls `strtod`, about a thousand
+-- instructions, and the strings a reserve parses (the sale's window and hold time, a zone's price
+-- and cap, the current second) are the same call after call. The memo is the library's own, kept
+-- between calls and emptied when it reaches 256 strings; a string always parses to the same
+-- number, so it can never answer a stale one. Strings that change with every call (a zone's
+-- available seats, the clock's microseconds) are parsed with `tonumber`.
+local parsed, parsed_count = {}, 0
+local function num(s)
+  local n = parsed[s]
+  if n then return n end
+  n = tonumber(s)
+  if parsed_count >= 256 then parsed, parsed_count = {}, 0 end
+  parsed[s], parsed_count = n, parsed_count + 1
+  return n
+end
+
 local function now_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return num(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 local function hold_key(id)

@@ -15,8 +15,8 @@ local meta = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'closes_at_ms', 'hold_t
 if not meta[1] then return { 'SALE_NOT_FOUND' } end
 if meta[4] ~= 'active' then return { 'SALE_SUSPENDED' } end
 local now = now_ms()
-if now < tonumber(meta[1]) then return { 'SALE_NOT_OPEN', meta[1] } end
-if now >= tonumber(meta[2]) then return { 'SALE_CLOSED', meta[2] } end
+if now < num(meta[1]) then return { 'SALE_NOT_OPEN', meta[1] } end
+if now >= num(meta[2]) then return { 'SALE_CLOSED', meta[2] } end
 local pass
 if meta[5] == '1' then
   if not KEYS[7] then return { 'QUEUE_PASS_REQUIRED' } end
@@ -25,22 +25,33 @@ if meta[5] == '1' then
 end
 local z = redis.call('HMGET', KEYS[2], 'available', 'price_minor', 'currency', 'per_user_cap')
 if not z[1] then return { 'ZONE_NOT_FOUND' } end
-local qty = tonumber(ARGV[3])
+local qty = num(ARGV[3])
 local field = ARGV[2] .. ':' .. ARGV[1]
-local mine = tonumber(redis.call('HGET', KEYS[4], field) or '0')
-local cap = tonumber(z[4])
-if mine + qty > cap then return { 'USER_CAP', int(cap - mine) } end
-if tonumber(z[1]) < qty then return { 'SOLD_OUT', z[1] } end
--- Every check passed; the idempotency key is the first write, so a failing write leaves no
--- half-made hold behind without its key. Numbers are turned into strings once, as integers:
--- Lua's `tostring` formats a double with printf's `%.14g`, which costs several times what
--- `%d` does.
-local expires = now + tonumber(meta[3])
-local now_s, expires_s, amount_s = int(now), int(expires), int(qty * tonumber(z[2]))
+local cap = num(z[4])
+if tonumber(z[1]) < qty then
+  -- Too few seats; a buyer who is also at their cap hears about the cap.
+  local mine = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+  if mine + qty > cap then return { 'USER_CAP', int(cap - mine) } end
+  return { 'SOLD_OUT', z[1] }
+end
+-- The buyer's count is taken and checked in one command, and given back when it passes the
+-- cap: a reserve that succeeds makes one call fewer than reading the count first would.
+local mine = redis.call('HINCRBY', KEYS[4], field, ARGV[3])
+if mine > cap then
+  if redis.call('HINCRBY', KEYS[4], field, '-' .. ARGV[3]) <= 0 then
+    redis.call('HDEL', KEYS[4], field)
+  end
+  return { 'USER_CAP', int(cap - mine + qty) }
+end
+-- Every check passed. Numbers are turned into strings once, as integers: Lua's `tostring`
+-- formats a double with printf's `%.14g`, which costs several times what `%d` does; one seat
+-- costs the zone's price as it is stored.
+local expires = now + num(meta[3])
+local now_s, expires_s = int(now), int(expires)
+local amount_s = qty == 1 and z[2] or int(qty * num(z[2]))
 redis.call('SET', KEYS[3], ARGV[5] .. '|' .. ARGV[4], 'PX', ARGV[6])
 redis.call('HINCRBY', KEYS[2], 'available', '-' .. ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'held', ARGV[3])
-redis.call('HINCRBY', KEYS[4], field, ARGV[3])
 redis.call('HSET', KEYS[6], 'user', ARGV[1], 'zone', ARGV[2], 'qty', ARGV[3],
   'amount_minor', amount_s, 'currency', z[3], 'status', 'held',
   'created_at_ms', now_s, 'expires_at_ms', expires_s)
