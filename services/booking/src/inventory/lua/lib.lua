@@ -59,14 +59,19 @@ local function emit(event_type, id, now, extra)
   redis.call('XADD', P .. 'outbox', '*', 'type', event_type, 'at', int(now), 'reason', extra or '', 'id', id, unpack(fields))
 end
 
+-- Takes `qty` seats off a buyer's count in a zone (`field` is "<zone>:<user>"); a count that
+-- reaches zero is removed.
+local function uncount(field, qty)
+  if redis.call('HINCRBY', P .. 'userqty', field, -qty) <= 0 then
+    redis.call('HDEL', P .. 'userqty', field)
+  end
+end
+
 -- Returns a reservation's seats to the zone and to its buyer's cap; the hold record lingers
 -- for reads, then expires.
 local function give_back(id, h)
   redis.call('HINCRBY', P .. 'zone:' .. h.zone, 'available', h.qty)
-  local field = h.zone .. ':' .. h.user
-  if redis.call('HINCRBY', P .. 'userqty', field, -h.qty) <= 0 then
-    redis.call('HDEL', P .. 'userqty', field)
-  end
+  uncount(h.zone .. ':' .. h.user, h.qty)
   redis.call('PEXPIRE', hold_key(id), RETENTION_MS)
 end
 

@@ -38,9 +38,7 @@ end
 -- cap: a reserve that succeeds makes one call fewer than reading the count first would.
 local mine = redis.call('HINCRBY', KEYS[4], field, ARGV[3])
 if mine > cap then
-  if redis.call('HINCRBY', KEYS[4], field, '-' .. ARGV[3]) <= 0 then
-    redis.call('HDEL', KEYS[4], field)
-  end
+  uncount(field, qty)
   return { 'USER_CAP', int(cap - mine + qty) }
 end
 -- Every check passed. Numbers are turned into strings once, as integers: Lua's `tostring`
