@@ -20,6 +20,32 @@ async fn replaying_the_same_key_and_body_returns_the_original_reservation() {
     world.audit().await;
 }
 
+/// A retry of a reserve that succeeded hears that success again after the zone sold out, and a
+/// retry with another body hears of the mismatch, not that the seats are gone.
+#[tokio::test]
+async fn a_retry_after_the_zone_sold_out_replays_the_original_reservation() {
+    let world = World::new(spec(3)).await;
+    let app = world.spawn(&[]).await;
+    let (_, early) = world.token();
+    let (_, late) = world.token();
+    let first = body(app.reserve(&early, "a", 2, "early").await).await;
+    assert_eq!(app.reserve(&late, "a", 1, "late").await.status(), 201);
+    assert_problem(app.reserve(&late, "a", 1, "later").await, 409, "sold_out").await;
+
+    let again = app.reserve(&early, "a", 2, "early").await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(again).await, first);
+    assert_problem(
+        app.reserve(&early, "a", 1, "early").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(world.live().await.held, 3);
+    world.audit().await;
+}
+
 #[tokio::test]
 async fn the_same_key_with_a_different_body_is_refused() {
     let world = World::new(spec(10)).await;

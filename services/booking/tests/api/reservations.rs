@@ -212,6 +212,9 @@ async fn a_reserve_past_the_per_user_cap_takes_nothing_and_says_how_many_seats_a
     let over = app.reserve(&first, "a", 2, "first-2").await;
     let over = assert_problem(over, 409, "per_user_cap_reached").await;
     assert_eq!(detail(over), "per-user cap reached; 1 more seats allowed");
+    // The refusal kept nothing under its key: the same request, retried, is refused again.
+    let again = app.reserve(&first, "a", 2, "first-2").await;
+    assert_problem(again, 409, "per_user_cap_reached").await;
     // The refusal took nothing from the buyer's cap: the last seat of it can still be held.
     assert_eq!(app.reserve(&first, "a", 1, "first-1").await.status(), 201);
 

@@ -52,6 +52,24 @@ local function load_hold(id)
            amount = v[6], currency = v[7] }
 end
 
+-- A reserve's earlier answer, kept under its idempotency key (KEYS[3]) as "<reservation id>|<request
+-- fingerprint>": the same request (fingerprint ARGV[4]) hears it replayed, a different one under
+-- the same key hears of the mismatch.
+local function replay(prior)
+  local sep = string.find(prior, '|', 1, true)
+  local rid = string.sub(prior, 1, sep - 1)
+  if string.sub(prior, sep + 1) ~= ARGV[4] then return { 'IDEMPOTENCY_MISMATCH', rid } end
+  return { 'REPLAY', rid }
+end
+
+-- A reserve's refusal, unless its idempotency key already answered: a retry of a reserve that
+-- succeeded hears that success again, whatever has changed since.
+local function refuse(answer)
+  local prior = redis.call('GET', KEYS[3])
+  if prior then return replay(prior) end
+  return answer
+end
+
 -- Appends the hold's full snapshot to the sale's outbox, in the same atomic step as the change.
 -- The hold's id is its key's, not one of its fields.
 local function emit(event_type, id, now, extra)
