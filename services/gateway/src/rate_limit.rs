@@ -17,12 +17,15 @@ use std::{
 };
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use rand::Rng;
 use redis::{Script, aio::ConnectionManager};
 use shared::config::{ConfigError, Env};
 
 /// Most tokens one lease may hold.
 const MAX_LEASE: u32 = 1_000;
-/// How long a lease's tokens may be spent.
+/// How long a lease's tokens may be spent, at most; each lease lives a random part of it, at
+/// least half, so leases taken together (every buyer of a sale at its opening) do not lapse
+/// together and send all their callers to Redis in the same instant.
 const LEASE_TTL: Duration = Duration::from_secs(5);
 /// Callers with a live lease kept per replica; the least recently used beyond it are dropped.
 const MAX_LEASES: u64 = 100_000;
@@ -219,13 +222,18 @@ impl Leasing {
             if lease.tokens == 0 || lease.expires <= now {
                 // A new lease; tokens already held keep the life they started with.
                 lease.tokens = 0;
-                lease.expires = now + LEASE_TTL;
+                lease.expires = now + lease_life();
             }
             lease.tokens = lease.tokens.saturating_add(tokens).min(cap);
             lease.bucket_left = bucket_left;
             lease.full_at = full_at;
         }
     }
+}
+
+/// A new lease's life: between half of [`LEASE_TTL`] and all of it.
+fn lease_life() -> Duration {
+    rand::thread_rng().gen_range(LEASE_TTL / 2..=LEASE_TTL)
 }
 
 impl Drop for Leasing {
@@ -380,6 +388,41 @@ mod tests {
         assert!(
             leases.start("k").is_some(),
             "the next may ask once the first is done"
+        );
+    }
+
+    /// Leases taken in the same instant lapse over half a lease's life, not together.
+    #[test]
+    fn leases_taken_together_lapse_at_different_times_within_their_life() {
+        let leases = Leases::new();
+        let taken = Instant::now();
+        let expiries: Vec<Instant> = (0..200)
+            .map(|i| {
+                let key = format!("buyer-{i}");
+                leases.start(&key).unwrap().keep(9, 9, 90, taken);
+                let lease = leases.cache.get(&key).unwrap();
+                lease.lock().unwrap().expires
+            })
+            .collect();
+        let done = Instant::now();
+        for expires in &expiries {
+            assert!(
+                *expires >= taken + LEASE_TTL / 2,
+                "a lease lives at least half"
+            );
+            assert!(
+                *expires <= done + LEASE_TTL,
+                "a lease lives at most its whole life"
+            );
+        }
+        let (first, last) = (
+            expiries.iter().min().unwrap(),
+            expiries.iter().max().unwrap(),
+        );
+        assert!(
+            last.duration_since(*first) >= LEASE_TTL / 4,
+            "200 leases taken together lapse within {:?} of each other",
+            last.duration_since(*first)
         );
     }
 
