@@ -54,7 +54,8 @@ end
 
 -- A reserve's earlier answer, kept under its idempotency key (KEYS[3]) as "<reservation id>|<request
 -- fingerprint>": the same request (fingerprint ARGV[4]) hears it replayed, a different one under
--- the same key hears of the mismatch.
+-- the same key hears of the mismatch. Only reserve uses this and `refuse`; they live here, made
+-- once when the library loads, because functions defined in reserve's body are made anew per call.
 local function replay(prior)
   local sep = string.find(prior, '|', 1, true)
   local rid = string.sub(prior, 1, sep - 1)
