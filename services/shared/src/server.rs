@@ -26,9 +26,41 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Connections the kernel may hold fully open before the server accepts them (it caps this at
+/// `net.core.somaxconn`). A sale's opening connects thousands of buyers at once; past the queue,
+/// the kernel drops their handshakes and each retries a second or more later. A listener from
+/// tokio's `TcpListener::bind` queued 129 on this project's Linux hosts.
+pub const ACCEPT_BACKLOG: u32 = 8_192;
+
 /// Binds the listener; port 0 picks a free port.
 pub async fn bind(config: &HttpConfig) -> std::io::Result<TcpListener> {
-    TcpListener::bind((config.host.as_str(), config.port)).await
+    listen(&config.host, config.port).await
+}
+
+/// Binds `host:port` with an accept queue of [`ACCEPT_BACKLOG`]; port 0 picks a free port.
+pub async fn listen(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for address in tokio::net::lookup_host((host, port)).await? {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(address)
+            .and_then(|()| socket.listen(ACCEPT_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{host} names no address"),
+        )
+    }))
 }
 
 /// Adds the not-found fallback and request metrics to every route of `router`; [`serve`] adds the

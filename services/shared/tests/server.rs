@@ -114,3 +114,30 @@ async fn bodies_over_the_limit_are_refused_and_those_within_pass() {
     assert_eq!(over.status(), 413);
     shutdown.cancel();
 }
+
+/// More connections than a listener from tokio's `TcpListener::bind` queues (129 here) finish
+/// their handshake while the server accepts none: the first buyers of a sale's opening are
+/// queued, not dropped to retry a second later. The kernel caps the queue at
+/// `net.core.somaxconn`, so the burst stays within it.
+#[tokio::test]
+async fn a_burst_of_connections_beyond_the_default_backlog_is_queued_not_dropped() {
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    let burst = somaxconn.min(1_500);
+    let listener = server::listen("127.0.0.1", 0).await.expect("listen");
+    let address = listener.local_addr().expect("address");
+    let connects = (0..burst).map(|_| {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            tokio::net::TcpStream::connect(address),
+        )
+    });
+    let streams = futures::future::join_all(connects).await;
+    let connected = streams.iter().filter(|s| matches!(s, Ok(Ok(_)))).count();
+    assert_eq!(
+        connected, burst,
+        "{connected} of {burst} connections completed while nothing accepted"
+    );
+}

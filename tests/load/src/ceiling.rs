@@ -17,9 +17,9 @@ use crate::{
 /// What the fixed-body server answers: the size and shape of a reservation.
 pub const FIXED_BODY: &str = r#"{"id":"0199c0de-0000-7000-8000-000000000000","sale":"ceiling","zone":"z1","quantity":1,"amountMinor":5000,"currency":"EUR","status":"held","createdAt":"2026-01-01T00:00:00Z","expiresAt":"2026-01-01T01:00:00Z"}"#;
 
-/// Binds the fixed-body server; `port` 0 picks a free one.
+/// Binds the fixed-body server as the services bind; `port` 0 picks a free one.
 pub async fn bind_fixed(host: &str, port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind((host, port)).await
+    shared::server::listen(host, port).await
 }
 
 /// Serves [`FIXED_BODY`] with `200` on every path until `shutdown`.
