@@ -104,6 +104,9 @@ browsed and queued through the gateway before a sale opens; how a cold stack sta
 notes." || echo "No warm-up ran (BENCH_WARMUP_SECONDS=0): the first run met a cold stack.")
 Booking serves only the benchmark sales; their topics have one partition each (the
 load tool's default, --partitions), as many as the one booking process that consumes them.
+Each run provisions its sale and starts once booking has recorded the sale's configuration (the
+load tool waits for it), so booking consumes the sale's topic from the first reservation on, as
+it does for a sale provisioned before it opens.
 Buyers are made through the gateway (register, login, me) and kept in $DEV/buyers.json while
 their tokens live (AUTH_ACCESS_TTL_SECONDS).
 Backing services: PostgreSQL ${PG_SERVER}, Redis ${REDIS_URL:-redis://127.0.0.1:6379}, broker ${KAFKA_BROKERS:-127.0.0.1:9092}

@@ -186,6 +186,17 @@ pub struct RecordedPlace {
     pub joined_rank: i32,
 }
 
+/// When the sale's configuration the recorder last applied was published; `None` before any.
+pub async fn configured_at(
+    pool: &PgPool,
+    sale: &SaleId,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar("SELECT configured_at FROM sales WHERE sale_id = $1")
+        .bind(sale.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
 /// A sale's recorded shuffle: the seed and the order, by position.
 pub async fn recorded_shuffle(
     pool: &PgPool,

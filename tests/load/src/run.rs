@@ -157,6 +157,10 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// How long a run waits for booking to record its newly provisioned sale: librdkafka finds a new
+/// topic at its next metadata refresh (every 5 s here), then the group rebalances.
+const RECORDER_ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs a scenario and audits its sale; the report says PASS or FAIL.
 pub async fn scenario(
     run: &ScenarioRun,
@@ -183,13 +187,46 @@ pub async fn scenario(
         run.signup_concurrency,
     )
     .await?;
+    let db = backends
+        .postgres
+        .pool(booking::startup::SCHEMA)
+        .context("DATABASE_URL")?;
     let provisioner = sale::provisioner(&backends.redis, &backends.kafka).await?;
+    // A sale that opens at a set time is provisioned to open only after the wait below could
+    // end, then again to open `opens_in_seconds` after it, so its buyers still join before it
+    // opens.
+    let opens_in = Duration::from_secs(u64::from(plan.sale.opens_in_seconds));
+    let first = if opens_in.is_zero() {
+        plan.sale.spec()?
+    } else {
+        plan.sale
+            .spec_opening_in(RECORDER_ATTACH_TIMEOUT + opens_in)?
+    };
+    let provisioned_at = time::OffsetDateTime::now_utc();
     provisioner
-        .apply(&plan.sale.spec()?)
+        .apply(&first)
         .await
         .with_context(|| format!("provisioning {}", plan.sale.sale_id))?;
     say(&format!("{}: {}", run.name, plan.sale.describe()));
-    let result = measure_and_audit(run, tool, backends, &target, &plan, &buyers).await;
+    let waited = sale::wait_until_recorded(
+        &db,
+        &plan.sale.sale_id,
+        provisioned_at,
+        RECORDER_ATTACH_TIMEOUT,
+    )
+    .await?;
+    if !opens_in.is_zero() {
+        provisioner
+            .apply(&plan.sale.spec()?)
+            .await
+            .with_context(|| format!("opening {} in {opens_in:?}", plan.sale.sale_id))?;
+    }
+    say(&format!(
+        "{}: booking records the sale ({} ms after provisioning)",
+        run.name,
+        waited.as_millis()
+    ));
+    let result = measure_and_audit(run, tool, backends, db, &target, &plan, &buyers).await;
     if !run.keep_sale
         && let Err(err) = sale::forget(&backends.redis, &plan.sale.sale_id).await
     {
@@ -205,6 +242,7 @@ async fn measure_and_audit(
     run: &ScenarioRun,
     tool: &Tool,
     backends: &Backends,
+    db: sqlx::PgPool,
     target: &str,
     plan: &Plan,
     buyers: &[Buyer],
@@ -287,10 +325,6 @@ async fn measure_and_audit(
         stats.latency.p99,
         stats.error_count()
     ));
-    let db = backends
-        .postgres
-        .pool(booking::startup::SCHEMA)
-        .context("DATABASE_URL")?;
     let user_ids: Vec<uuid::Uuid> = buyers.iter().map(|b| b.user_id).collect();
     // Payment's schema, created if no payment service ever ran here, so the sale's payments
     // (none when the run does not pay) reconcile with its bookings.

@@ -80,11 +80,17 @@ impl SaleShape {
 
     /// The provisioning spec: open since a minute ago (or in `opens_in_seconds`), for a day.
     pub fn spec(&self) -> anyhow::Result<SaleSpec> {
+        self.spec_opening_in(Duration::from_secs(u64::from(self.opens_in_seconds)))
+    }
+
+    /// The provisioning spec of the sale opening `opens_in` from now (zero: open since a minute
+    /// ago), for a day.
+    pub fn spec_opening_in(&self, opens_in: Duration) -> anyhow::Result<SaleSpec> {
         let now = OffsetDateTime::now_utc();
-        let starts = if self.opens_in_seconds == 0 {
+        let starts = if opens_in.is_zero() {
             now - Duration::from_secs(60)
         } else {
-            now + Duration::from_secs(u64::from(self.opens_in_seconds))
+            now + opens_in
         };
         let queue = match self.queue {
             Some(q) => serde_json::json!({
@@ -176,6 +182,36 @@ pub async fn provisioner(redis: &RedisConfig, kafka: &KafkaConfig) -> anyhow::Re
         kafka.admin().context("creating the Kafka admin client")?,
         publisher,
     ))
+}
+
+/// Waits until booking's recorder has recorded the sale's configuration published at or after
+/// `since`: from then on it consumes the sale's bookings topic, as it does when a sale is
+/// provisioned ahead of its opening. A run that starts sooner measures the recorder discovering
+/// the new topic (up to librdkafka's metadata refresh later) and catching up on everything
+/// reserved meanwhile in one burst, which no buyer of a provisioned sale meets.
+pub async fn wait_until_recorded(
+    db: &sqlx::PgPool,
+    sale: &SaleId,
+    since: OffsetDateTime,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    // The database keeps microseconds; the publication instant is later than `since` by far more.
+    let since = since - Duration::from_millis(1);
+    let mut last = String::from("not recorded yet");
+    while started.elapsed() < timeout {
+        match booking::store::configured_at(db, sale).await {
+            Ok(Some(at)) if at >= since => return Ok(started.elapsed()),
+            Ok(_) => {}
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!(
+        "booking did not record sale {sale}'s configuration within {} s ({last}); is it serving \
+         the sale and consuming its topic?",
+        timeout.as_secs()
+    )
 }
 
 /// Takes a finished run's sale out of Redis: its registry entry and every key. Its topics stay:

@@ -13,4 +13,5 @@ mod helpers;
 mod audit;
 mod ceilings;
 mod engine;
+mod recording;
 mod scenarios;
