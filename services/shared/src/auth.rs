@@ -19,7 +19,7 @@ use jsonwebtoken::{
     jwk::{Jwk, JwkSet},
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
 use crate::{
@@ -158,6 +158,9 @@ struct KeyCache {
 pub struct TokenVerifier {
     config: AuthConfig,
     cache: RwLock<KeyCache>,
+    /// Held while keys are fetched: a verification meeting an unknown `kid` during a fetch waits
+    /// for that fetch's keys instead of being refused by the rate limit the fetch just set.
+    reloading: Mutex<()>,
     /// Tokens already verified, so the hot path pays for a signature check once per token. Only
     /// verified tokens are stored; with std's SipHash on these several-hundred-byte keys a cached
     /// check in the gateway took about 2,400 instructions, with `KeyHasher` about 1,400.
@@ -181,6 +184,7 @@ impl TokenVerifier {
                 keys: HashMap::new(),
                 fetched_at: None,
             }),
+            reloading: Mutex::new(()),
             verified: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
@@ -243,9 +247,11 @@ impl TokenVerifier {
     }
 
     async fn reload(&self, force: bool) -> Result<usize, TokenError> {
+        // One fetch at a time. The cache's lock is not held during it, so a slow key endpoint
+        // never stalls verification with known keys; only callers that need a reload wait here,
+        // and one that waited finds the keys the fetch before it brought.
+        let _reloading = self.reloading.lock().await;
         {
-            // Only the rate limit is decided under the lock; the fetch happens outside it, so a
-            // slow key endpoint never stalls verification with known keys.
             let mut cache = self.cache.write().await;
             if !force
                 && cache
@@ -510,6 +516,46 @@ mod tests {
             *verifier.verify(&reloaded.sign(&c).unwrap()).await.unwrap(),
             c
         );
+    }
+
+    /// Tokens verified at once while the first of them fetches the keys from a slow endpoint
+    /// (a service's first requests, or the first after a key rotation) all wait for that fetch.
+    #[tokio::test]
+    async fn verifications_arriving_during_a_key_fetch_wait_for_its_keys() {
+        let signer = TokenSigner::generate("k1").unwrap();
+        let jwks = signer.jwks();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    axum::Json(jwks)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let verifier = Arc::new(TokenVerifier::new(AuthConfig {
+            keys: KeySource::Url(format!("http://127.0.0.1:{port}/jwks.json")),
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+        }));
+        let checks: Vec<_> = (0..20)
+            .map(|_| {
+                let verifier = Arc::clone(&verifier);
+                let token = signer.sign(&claims(Duration::from_secs(60))).unwrap();
+                tokio::spawn(async move { verifier.verify(&token).await.map(|_| ()) })
+            })
+            .collect();
+        let mut refused = Vec::new();
+        for check in checks {
+            if let Err(err) = check.await.unwrap() {
+                refused.push(err.to_string());
+            }
+        }
+        assert!(refused.is_empty(), "refused during the fetch: {refused:?}");
     }
 
     #[tokio::test]
