@@ -176,6 +176,8 @@ if [ "$MODE" = cost ]; then
       for group in booking gateway broker redis postgres; do
         echo "$group $(cpu_ticks ${pids[$group]})"
       done
+      # The load tool running the measurement (and the idle fixed-body server).
+      echo "load $(cpu_ticks $(pgrep -x loadgen))"
       echo "machine $(machine_ticks)"
     }
     # The window is the measured run alone: from the load tool's line announcing the load to its
@@ -201,7 +203,7 @@ if [ "$MODE" = cost ]; then
     local answered
     answered=$(grep -oE "^$name: [0-9]+ answered" "$DEV/cost/$name.log" | grep -oE '[0-9]+ ' | tr -d ' ')
     local line="$name: $answered answered; CPU µs per reservation, during the run:"
-    for group in booking gateway broker redis postgres machine; do
+    for group in booking gateway broker redis postgres load machine; do
       local start end
       start=$(awk -v g="$group" '$1 == g {print $2}' "$DEV/cost/$name.start")
       end=$(awk -v g="$group" '$1 == g {print $2}' "$DEV/cost/$name.end")

@@ -1,8 +1,9 @@
 //! The load client: HTTP/1.1 keep-alive connections in a pool sized for the rate.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use http_body_util::{BodyExt, Full};
+use crate::wire::Wire;
+use http_body_util::Full;
 use hyper::{
     Request, StatusCode, Uri,
     body::Bytes,
@@ -47,9 +48,11 @@ impl Failure {
 /// The User-Agent of every request the tool sends.
 pub const AGENT: &str = concat!("booking-rush-loadgen/", env!("CARGO_PKG_VERSION"));
 
-/// A pooled keep-alive client with a per-request timeout.
+/// A pooled keep-alive client with a per-request timeout: whole answers are read through
+/// [`Wire`], streams (`open`) through hyper.
 #[derive(Clone)]
 pub struct LoadClient {
+    wire: Arc<Wire>,
     client: Client<HttpConnector, Body>,
     timeout: Duration,
 }
@@ -64,7 +67,11 @@ impl LoadClient {
             .pool_max_idle_per_host(connections)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Self { client, timeout }
+        Self {
+            wire: Arc::new(Wire::new(connections)),
+            client,
+            timeout,
+        }
     }
 
     /// The per-request timeout.
@@ -77,26 +84,11 @@ impl LoadClient {
         request
             .headers_mut()
             .insert(USER_AGENT, HeaderValue::from_static(AGENT));
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|_| Failure::Transport)?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|_| Failure::Transport)?
-                .to_bytes();
-            Ok(Answer {
-                status: parts.status,
-                body,
-            })
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .unwrap_or(Err(Failure::Timeout))
+        match tokio::time::timeout(self.timeout, self.wire.exchange(request)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(Failure::Transport),
+            Err(_) => Err(Failure::Timeout),
+        }
     }
 
     /// Sends a request and returns the answer's head and its body unread (for a stream such as

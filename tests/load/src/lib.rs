@@ -15,4 +15,5 @@ pub mod scenario;
 pub mod schedule;
 pub mod stats;
 pub mod summary;
+pub mod wire;
 pub mod workload;
