@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    hash::BuildHasher,
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -154,6 +155,35 @@ struct KeyCache {
     fetched_at: Option<Instant>,
 }
 
+/// How long a verified token stays in the cache at most.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
+/// Lifetimes of cached verifications: each token's falls in the second half of the TTL, placed by
+/// the token's hash. Buyers who arrive together (a sale's opening) are verified together; with one
+/// lifetime for all, their entries would also lapse together and send every one of them back to
+/// a signature check in the same instant, in the middle of the rush.
+struct SpreadExpiry {
+    ttl: Duration,
+    hasher: crate::KeyHasher,
+}
+
+impl moka::Expiry<String, Arc<Claims>> for SpreadExpiry {
+    fn expire_after_create(
+        &self,
+        token: &String,
+        _claims: &Arc<Claims>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(spread(self.ttl, self.hasher.hash_one(token)))
+    }
+}
+
+/// A lifetime from `ttl / 2` to `ttl`, placed by `hash`.
+fn spread(ttl: Duration, hash: u64) -> Duration {
+    let fraction = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    ttl / 2 + ttl.mul_f64(fraction / 2.0)
+}
+
 /// Verifies access tokens; keys are cached and reloaded (rate-limited) when an unknown `kid` shows up.
 pub struct TokenVerifier {
     config: AuthConfig,
@@ -174,6 +204,11 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// A verifier; keys load on first use.
     pub fn new(config: AuthConfig) -> Self {
+        Self::with_verified_ttl(config, VERIFIED_TTL)
+    }
+
+    /// A verifier whose verified tokens stay cached for at most `ttl`.
+    fn with_verified_ttl(config: AuthConfig, ttl: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .build()
@@ -187,7 +222,10 @@ impl TokenVerifier {
             reloading: Mutex::new(()),
             verified: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
+                .expire_after(SpreadExpiry {
+                    ttl,
+                    hasher: crate::KeyHasher::default(),
+                })
                 .build_with_hasher(crate::KeyHasher::default()),
             http,
             refetch_every: Duration::from_secs(10),
@@ -556,6 +594,48 @@ mod tests {
             }
         }
         assert!(refused.is_empty(), "refused during the fetch: {refused:?}");
+    }
+
+    #[test]
+    fn cached_lifetimes_fall_in_the_second_half_of_the_ttl() {
+        let ttl = Duration::from_secs(60);
+        assert_eq!(spread(ttl, 0), Duration::from_secs(30));
+        assert!(spread(ttl, u64::MAX) <= ttl);
+        assert!(spread(ttl, u64::MAX) > Duration::from_millis(59_999));
+        assert_eq!(spread(ttl, 1 << 63), Duration::from_secs(45));
+    }
+
+    /// Tokens verified together (buyers arriving at a sale's opening) leave the cache one by one
+    /// over the second half of its lifetime, not all in the same instant.
+    #[tokio::test]
+    async fn tokens_verified_together_do_not_lapse_together() {
+        let signer = TokenSigner::generate("k1").unwrap();
+        let (verifier, _dir) = verifier_for(&signer).await;
+        let ttl = Duration::from_secs(4);
+        let verifier = TokenVerifier::with_verified_ttl(verifier.config.clone(), ttl);
+        let tokens: Vec<String> = (0..100).map(|i| format!("token-{i}")).collect();
+        let started = Instant::now();
+        // As `verify` stores them, without the signature checks' time between them.
+        for token in &tokens {
+            let claims = Arc::new(claims(Duration::from_secs(60)));
+            verifier.verified.insert(token.clone(), claims);
+        }
+        let cached = |verifier: &TokenVerifier| {
+            tokens
+                .iter()
+                .filter(|t| verifier.verified.contains_key(*t))
+                .count()
+        };
+        tokio::time::sleep_until((started + Duration::from_secs(1)).into()).await;
+        assert_eq!(cached(&verifier), 100, "none lapses in the first half");
+        tokio::time::sleep_until((started + Duration::from_secs(3)).into()).await;
+        let left = cached(&verifier);
+        assert!(
+            (10..=90).contains(&left),
+            "{left} of 100 still cached three quarters of the way through"
+        );
+        tokio::time::sleep_until((started + Duration::from_millis(4_500)).into()).await;
+        assert_eq!(cached(&verifier), 0, "all lapse within the TTL");
     }
 
     #[tokio::test]
