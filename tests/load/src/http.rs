@@ -2,7 +2,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::wire::Wire;
 use http_body_util::Full;
 use hyper::{
     Request, StatusCode, Uri,
@@ -13,6 +12,8 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
+
+use crate::wire::Wire;
 
 /// A request body.
 pub type Body = Full<Bytes>;
