@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
     about = "Open-loop load generator and benchmark harness for Booking Rush (REDIS_URL, DATABASE_URL, KAFKA_BROKERS for provisioning and the audit)"
 )]
 struct Cli {
-    /// Worker threads of the tool's runtime.
+    /// Threads of the tool's runtime; with 1, the scheduling loop and the requests share it.
     #[arg(long, global = true, env = "LOADGEN_THREADS", default_value_t = 1)]
     threads: usize,
     #[command(subcommand)]
@@ -315,13 +315,24 @@ async fn execute(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// The tool's runtime with `threads` threads. One thread is a current-thread runtime: a
+/// multi-thread one would run the loop that schedules arrivals on the calling thread and every
+/// request on its worker, waking the worker for each arrival.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    match threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.threads.max(1))
-        .enable_all()
-        .build();
-    let result = match runtime {
+    let result = match runtime(cli.threads) {
         Ok(runtime) => runtime.block_on(execute(cli)),
         Err(err) => Err(anyhow::Error::from(err).context("starting the runtime")),
     };
@@ -331,6 +342,29 @@ fn main() -> ExitCode {
         Err(err) => {
             say(&format!("loadgen: {err:#}"));
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    use super::runtime;
+
+    #[test]
+    fn one_thread_runs_the_schedule_and_the_requests_on_the_calling_thread() {
+        for (threads, flavor) in [
+            (0, RuntimeFlavor::CurrentThread),
+            (1, RuntimeFlavor::CurrentThread),
+            (2, RuntimeFlavor::MultiThread),
+        ] {
+            let runtime = runtime(threads).expect("a runtime");
+            assert_eq!(
+                runtime.handle().runtime_flavor(),
+                flavor,
+                "{threads} thread(s)"
+            );
         }
     }
 }

@@ -32,7 +32,7 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Per-request timeout, ms.
     pub timeout_ms: u64,
-    /// Runtime worker threads of the load tool.
+    /// Threads of the load tool's runtime.
     pub threads: usize,
     /// Keep-alive connections opened before the measurement.
     pub warm_connections: usize,

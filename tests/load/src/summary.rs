@@ -180,7 +180,11 @@ pub fn render(
             "200",
             "buyers admitted but not yet reserved at once in the queued sale",
         ),
-        ("BENCH_THREADS", "1", "worker threads of the load tool"),
+        (
+            "BENCH_THREADS",
+            "1",
+            "threads of the load tool (one runs the schedule and the requests)",
+        ),
         (
             "BENCH_WARMUP_SECONDS",
             "5",
