@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help dev dev-down deps test lint fmt bench bench-cost openapi run-booking run-auth run-ticket run-payment run-psp reconcile provision-demo token
+.PHONY: help dev dev-down deps test lint fmt bench bench-cost pgo openapi run-booking run-auth run-ticket run-payment run-psp reconcile provision-demo token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -31,8 +31,11 @@ lint: ## formatting and clippy, as CI runs them
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-bench: ## the standard benchmark (release builds): reserve via gateway and direct, this machine's ceilings, BENCHMARKS.md (BENCH_SECONDS, BENCH_RATE, …)
+bench: ## the standard benchmark (profile-guided release builds): reserve via gateway and direct, this machine's ceilings, BENCHMARKS.md (BENCH_SECONDS, BENCH_RATE, BENCH_PGO, …)
 	@scripts/bench.sh
+
+pgo: deps ## profile-guided release builds of auth, booking, gateway and loadgen (target/pgo-use), trained on the benchmark's runs
+	@scripts/pgo.sh
 
 bench-cost: ## CPU time per reservation of each process at a fixed rate below saturation (COST_RATE, BENCH_SECONDS)
 	@scripts/bench.sh cost
@@ -98,9 +101,10 @@ kind-up: ## create the kind cluster with an ingress controller (localhost:8088) 
 	  -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
 	kubectl -n ingress-nginx wait --for=condition=Available deployment/ingress-nginx-controller --timeout=300s
 
-images: ## build the six images (docker/Dockerfile) and load them into the kind cluster
+images: ## build the six images (docker/Dockerfile; with the profile of `make pgo` when there is one) and load them into the kind cluster
 	for image in $(IMAGES); do \
-	  docker build -f docker/Dockerfile --target $$image -t booking-rush/$$image:$(IMAGE_TAG) . || exit 1; \
+	  docker build -f docker/Dockerfile --target $$image -t booking-rush/$$image:$(IMAGE_TAG) \
+	    $(if $(wildcard target/pgo/merged.profdata),--build-context pgo=target/pgo) . || exit 1; \
 	done
 	kind load docker-image --name $(KIND_CLUSTER) $(foreach i,$(IMAGES),booking-rush/$(i):$(IMAGE_TAG))
 

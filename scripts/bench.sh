@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The standard benchmark (`make bench`): release builds, a stack of its own on ports 1808x with
+# The standard benchmark (`make bench`): profile-guided release builds (scripts/pgo.sh; plain
+# release builds with BENCH_PGO=0), a stack of its own on ports 1808x with
 # login throttling and rate limits out of reach, then on this one machine:
 #   0. an unreported warm-up: BENCH_WARMUP_SECONDS of reserves at BENCH_RATE (COST_RATE in cost
 #      mode) through the gateway,
@@ -18,6 +19,9 @@
 # prints the CPU time each process (and the whole machine) spent per answered reservation during
 # the run (not the set-up, audit or clean-up around it), read
 # from /proc: what a change saves, steadier than throughput at saturation on a shared machine.
+#
+# `scripts/bench.sh train` runs steps 0-4 with the binaries in BENCH_BIN_DIR and keeps their
+# reports in .dev/bench/train: the workload scripts/pgo.sh trains instrumented builds with.
 set -euo pipefail
 MODE="${1:-standard}"
 cd "$(dirname "$0")/.."
@@ -44,6 +48,7 @@ IN_FLIGHT=()
 
 DEV=.dev/bench
 RESULTS=tests/load/results
+[ "$MODE" = train ] && RESULTS="$DEV/train"
 LOGS="$DEV/logs"
 mkdir -p "$LOGS" "$RESULTS"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -52,11 +57,18 @@ scripts/dev.sh deps >&2
 # BENCH_BIN_DIR runs binaries built earlier (say, a copy of target/release from another commit)
 # instead of building, so two builds can be measured one after the other on the same stack.
 BIN="${BENCH_BIN_DIR:-target/release}"
-if [ -z "${BENCH_BIN_DIR:-}" ]; then
+BUILD="release builds"
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  say "using the binaries in $BIN"
+  BUILD="the binaries in $BIN"
+elif [ "$MODE" = train ]; then
+  echo "scripts/bench.sh train runs the binaries in BENCH_BIN_DIR (see scripts/pgo.sh)" >&2; exit 2
+elif [ "${BENCH_PGO:-1}" != 0 ]; then
+  BIN=$(scripts/pgo.sh | tail -1)
+  BUILD="profile-guided release builds by scripts/pgo.sh, trained on the standard runs at ${PGO_TRAIN_RATE:-2000}/s"
+else
   say "building release binaries"
   cargo build --release --bin auth --bin booking --bin gateway --bin loadgen >&2
-else
-  say "using the binaries in $BIN"
 fi
 
 PG_SERVER="${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
@@ -93,7 +105,7 @@ STACK_ENV=(
 )
 export "${STACK_ENV[@]}"
 cat >"$DEV/stack.txt" <<TXT
-Services (release builds, one process each, all on 127.0.0.1), started by scripts/bench.sh with:
+Services ($BUILD, one process each, all on 127.0.0.1), started by scripts/bench.sh with:
 $(printf '  %s\n' "${STACK_ENV[@]}")
 Login throttling (AUTH_MAX_*) and the gateway's rate limits (GATEWAY_RATE_LIMITS) are set out of
 reach: the limiter still runs on every request and takes its leases from Redis, it never refuses
@@ -236,6 +248,7 @@ run queued-gateway "${LOADGEN[@]}" run queued --name queued-gateway --target htt
   --out "$RESULTS"
 run ceiling-http "${LOADGEN[@]}" ceiling-http --target http://127.0.0.1:18090 --rate "$CEILING_RATE" \
   --duration "$DURATION" --out "$RESULTS" "${IN_FLIGHT[@]}"
+[ "$MODE" = train ] && { [ "${#FAILED[@]}" -eq 0 ] || { echo "training failed: ${FAILED[*]}" >&2; exit 1; }; exit 0; }
 run ceiling-redis "${LOADGEN[@]}" ceiling-redis --requests "$REDIS_REQUESTS" --clients "$REDIS_CLIENTS" \
   --out "$RESULTS"
 

@@ -196,8 +196,13 @@ pub fn render(
             "requests in flight before arrivals are shed (and counted as errors)",
         ),
         (
+            "BENCH_PGO",
+            "1",
+            "profile-guided release builds (scripts/pgo.sh); 0: plain release builds",
+        ),
+        (
             "BENCH_BIN_DIR",
-            "unset: build target/release",
+            "unset: build them",
             "run the binaries in this directory instead of building them",
         ),
     ] {
