@@ -34,7 +34,7 @@ fmt: ## format the code
 bench: ## the standard benchmark (profile-guided release builds): reserve via gateway and direct, this machine's ceilings, BENCHMARKS.md (BENCH_SECONDS, BENCH_RATE, BENCH_PGO, …)
 	@scripts/bench.sh
 
-pgo: deps ## profile-guided release builds of auth, booking, gateway and loadgen (target/pgo-use), trained on the benchmark's runs
+pgo: ## profile-guided release builds of auth, booking, gateway and loadgen (target/pgo-use), trained on the benchmark's runs
 	@scripts/pgo.sh
 
 bench-cost: ## CPU time per reservation of each process at a fixed rate below saturation (COST_RATE, BENCH_SECONDS)

@@ -65,7 +65,7 @@ elif [ "$MODE" = train ]; then
   echo "scripts/bench.sh train runs the binaries in BENCH_BIN_DIR (see scripts/pgo.sh)" >&2; exit 2
 elif [ "${BENCH_PGO:-1}" != 0 ]; then
   BIN=$(scripts/pgo.sh | tail -1)
-  BUILD="profile-guided release builds by scripts/pgo.sh, trained on the standard runs at ${PGO_TRAIN_RATE:-2000}/s"
+  BUILD="profile-guided release builds by scripts/pgo.sh"
 else
   say "building release binaries"
   cargo build --release --bin auth --bin booking --bin gateway --bin loadgen >&2
@@ -248,7 +248,10 @@ run queued-gateway "${LOADGEN[@]}" run queued --name queued-gateway --target htt
   --out "$RESULTS"
 run ceiling-http "${LOADGEN[@]}" ceiling-http --target http://127.0.0.1:18090 --rate "$CEILING_RATE" \
   --duration "$DURATION" --out "$RESULTS" "${IN_FLIGHT[@]}"
-[ "$MODE" = train ] && { [ "${#FAILED[@]}" -eq 0 ] || { echo "training failed: ${FAILED[*]}" >&2; exit 1; }; exit 0; }
+if [ "$MODE" = train ]; then
+  [ "${#FAILED[@]}" -eq 0 ] || { echo "training failed: ${FAILED[*]} (see the output above)" >&2; exit 1; }
+  exit 0
+fi
 run ceiling-redis "${LOADGEN[@]}" ceiling-redis --requests "$REDIS_REQUESTS" --clients "$REDIS_CLIENTS" \
   --out "$RESULTS"
 
