@@ -8,8 +8,8 @@
 #   3. merges what they counted into target/pgo/merged.profdata (`llvm-profdata` from rustup's
 #      llvm-tools component, added when missing);
 #   4. builds them again, optimised with that profile (target/pgo-use).
-# Training runs again only when the instrumented binaries changed, so an unchanged tree reuses
-# both builds. `make images` builds the container images with the same profile when it exists.
+# Training runs again only when the instrumented binaries or the training settings changed, so an
+# unchanged tree reuses both builds. `make images` builds the container images with the same profile when it exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,8 +40,11 @@ say "building instrumented binaries (target/pgo-gen)"
 RUSTFLAGS="-Cprofile-generate=$RAW" cargo build --release --target "$HOST" \
   --target-dir target/pgo-gen "${BIN_ARGS[@]}" >&2
 
+# What the profile was trained with, so changing PGO_TRAIN_RATE or PGO_TRAIN_SECONDS trains again.
+TRAINED_WITH="$PGO/trained-with"
+SETTINGS="rate $TRAIN_RATE, seconds $TRAIN_SECONDS"
 stale=0
-[ -s "$PROFILE" ] || stale=1
+[ -s "$PROFILE" ] && [ "$(cat "$TRAINED_WITH" 2>/dev/null)" = "$SETTINGS" ] || stale=1
 for b in "${BINS[@]}"; do [ "$GEN/$b" -nt "$PROFILE" ] && stale=1; done
 if [ "$stale" = 1 ]; then
   say "training: the standard runs at ${TRAIN_RATE}/s for ${TRAIN_SECONDS}s each"
@@ -51,9 +54,10 @@ if [ "$stale" = 1 ]; then
     BENCH_CEILING_RATE="$((TRAIN_RATE * 4))" scripts/bench.sh train >&2
   "$PROFDATA" merge -o "$PROFILE.tmp" "$RAW"
   mv "$PROFILE.tmp" "$PROFILE"
+  echo "$SETTINGS" >"$TRAINED_WITH"
   rm -rf "$RAW"
 else
-  say "the profile in $PROFILE is newer than the instrumented binaries; not training again"
+  say "the profile in $PROFILE is newer than the instrumented binaries and trained with $SETTINGS; not training again"
 fi
 
 # The profile's digest is part of RUSTFLAGS, so a new profile rebuilds and an unchanged one does
