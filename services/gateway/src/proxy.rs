@@ -11,7 +11,11 @@ use axum::{
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use shared::{auth::TokenVerifier, problem::Problem};
 
-use crate::{config::GatewayConfig, rate_limit::RateLimiter};
+use crate::{
+    config::GatewayConfig,
+    metrics::{Outcome, ProxyMetrics},
+    rate_limit::RateLimiter,
+};
 
 /// What the proxy handler needs; shared behind one `Arc`, so a request clones one pointer.
 pub struct ProxyState {
@@ -23,6 +27,8 @@ pub struct ProxyState {
     pub verifier: Arc<TokenVerifier>,
     /// Rate limits.
     pub limiter: RateLimiter,
+    /// Requests by route and outcome.
+    pub metrics: ProxyMetrics,
 }
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). Built at compile time,
@@ -125,7 +131,7 @@ pub async fn proxy(
             Ok(claims) => user = Some(claims.sub),
             Err(err) => {
                 tracing::debug!(error = %err, "token refused at the gateway");
-                metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "invalid_token").increment(1);
+                state.metrics.count(target.route, Outcome::InvalidToken);
                 return Problem::unauthenticated(
                     "invalid_token",
                     "the access token is invalid or expired",
@@ -157,7 +163,7 @@ pub async fn proxy(
     }
     let decision = state.limiter.check(target.route, &caller).await;
     if let Some(decision) = decision.filter(|d| !d.allowed) {
-        metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => "rate_limited").increment(1);
+        state.metrics.count(target.route, Outcome::RateLimited);
         let mut response = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -199,13 +205,13 @@ pub async fn proxy(
         state.client.request(upstream),
     )
     .await;
-    let (response, label) = match outcome {
+    let (response, outcome) = match outcome {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             for name in &HOP_BY_HOP {
                 parts.headers.remove(name);
             }
-            (Response::from_parts(parts, Body::new(body)), "ok")
+            (Response::from_parts(parts, Body::new(body)), Outcome::Ok)
         }
         Ok(Err(err)) => {
             tracing::warn!(route = target.route, error = %err, "upstream unreachable");
@@ -216,7 +222,7 @@ pub async fn proxy(
             )
             .with_detail("the service behind this route cannot be reached")
             .with_retry_after(1);
-            (problem.into_response(), "bad_gateway")
+            (problem.into_response(), Outcome::BadGateway)
         }
         Err(_) => {
             tracing::warn!(route = target.route, "upstream timed out");
@@ -226,13 +232,13 @@ pub async fn proxy(
                 "Gateway timeout",
             )
             .with_detail("the service behind this route did not answer in time");
-            (problem.into_response(), "timeout")
+            (problem.into_response(), Outcome::Timeout)
         }
     };
-    metrics::counter!("gateway_requests_total", "route" => target.route, "outcome" => label)
-        .increment(1);
-    metrics::histogram!("gateway_upstream_seconds", "route" => target.route)
-        .record(started.elapsed().as_secs_f64());
+    state.metrics.count(target.route, outcome);
+    state
+        .metrics
+        .time_upstream(target.route, started.elapsed().as_secs_f64());
     let mut response = response;
     if let Some(decision) = decision {
         decision.write_headers(response.headers_mut());

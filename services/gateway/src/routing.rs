@@ -29,6 +29,29 @@ pub struct Target {
     pub base: String,
 }
 
+/// The route of the auth service.
+const AUTH: &str = "auth";
+/// The route of a buyer's bookings across sales.
+const ME_BOOKINGS: &str = "me_bookings";
+/// The route of a buyer's payments across sales.
+const ME_PAYMENTS: &str = "me_payments";
+/// The route of the catalog.
+const CATALOG: &str = "catalog";
+/// The route of a sale's booking service.
+const SALE_BOOKING: &str = "sale_booking";
+/// The route of a sale's payment service.
+const SALE_PAYMENT: &str = "sale_payment";
+
+/// Every route name [`Upstreams::route`] can answer: a bounded label set.
+pub const ROUTES: [&str; 6] = [
+    AUTH,
+    ME_BOOKINGS,
+    ME_PAYMENTS,
+    CATALOG,
+    SALE_BOOKING,
+    SALE_PAYMENT,
+];
+
 const CATALOG_PREFIXES: &[&str] = &[
     "/api/v1/events",
     "/api/v1/venues",
@@ -53,16 +76,16 @@ impl Upstreams {
             })
         };
         if under(path, "/api/v1/auth") {
-            return target("auth", &self.auth);
+            return target(AUTH, &self.auth);
         }
         if under(path, "/api/v1/me/bookings") {
-            return target("me_bookings", &self.booking);
+            return target(ME_BOOKINGS, &self.booking);
         }
         if under(path, "/api/v1/me/payments") {
-            return target("me_payments", &self.payment);
+            return target(ME_PAYMENTS, &self.payment);
         }
         if CATALOG_PREFIXES.iter().any(|p| under(path, p)) {
-            return target("catalog", &self.catalog);
+            return target(CATALOG, &self.catalog);
         }
         let rest = path.strip_prefix("/api/v1/sales/")?;
         let (sale, tail) = rest.split_once('/').unwrap_or((rest, ""));
@@ -74,12 +97,12 @@ impl Upstreams {
         );
         if is_payment {
             target(
-                "sale_payment",
+                SALE_PAYMENT,
                 &self.sale_payment.replace("{sale}", sale.as_str()),
             )
         } else {
             target(
-                "sale_booking",
+                SALE_BOOKING,
                 &self.sale_booking.replace("{sale}", sale.as_str()),
             )
         }
@@ -137,6 +160,23 @@ mod tests {
             base("/api/v1/sales/demo/payments/p1").as_deref(),
             Some("http://demo-payment:8084")
         );
+    }
+
+    #[test]
+    fn every_route_answered_is_one_of_the_named_routes() {
+        let u = cluster();
+        let answered: std::collections::BTreeSet<&str> = [
+            "/api/v1/auth/login",
+            "/api/v1/me/bookings",
+            "/api/v1/me/payments",
+            "/api/v1/catalog/x",
+            "/api/v1/sales/demo/reservations",
+            "/api/v1/sales/demo/payments/p1",
+        ]
+        .into_iter()
+        .filter_map(|p| u.route(p).map(|t| t.route))
+        .collect();
+        assert_eq!(answered, ROUTES.into_iter().collect());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::GatewayConfig,
+    metrics::ProxyMetrics,
     proxy::{ProxyState, proxy},
     rate_limit::RateLimiter,
 };
@@ -51,21 +52,21 @@ impl Application {
             config.limits.clone(),
             config.limit_namespace.clone(),
         );
+        // The recorder first: handles registered before it is installed would count nowhere.
+        let metrics_handle = shared::metrics::install();
         let state = Arc::new(ProxyState {
             config: Arc::new(config.clone()),
             client,
             verifier,
             limiter,
+            metrics: ProxyMetrics::register(),
         });
         let router = server::with_standard_layers(
             Router::new()
                 .route("/", any(proxy))
                 .route("/{*path}", any(proxy))
                 .with_state(state)
-                .merge(health::router(
-                    vec![Check::redis(redis)],
-                    shared::metrics::install(),
-                )),
+                .merge(health::router(vec![Check::redis(redis)], metrics_handle)),
         );
         let router = match cors(&config.cors_origins) {
             Some(layer) => router.layer(layer),

@@ -556,3 +556,62 @@ async fn each_sale_is_routed_to_its_own_upstream_through_the_template() {
         );
     }
 }
+
+#[tokio::test]
+async fn proxied_requests_are_counted_by_route_and_outcome_on_the_metrics_endpoint() {
+    let up = upstream().await;
+    let gw = gateway(&format!("http://{up}")).await;
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        client
+            .get(format!("{}/metrics", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let value = |text: &str, series: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let ok = r#"gateway_requests_total{route="sale_booking",outcome="ok"}"#;
+    let refused = r#"gateway_requests_total{route="sale_booking",outcome="invalid_token"}"#;
+    let before = scrape().await;
+    let (ok_before, refused_before) = (value(&before, ok), value(&before, refused));
+    assert!(
+        ok_before.is_some(),
+        "{ok} not scraped before any request:\n{before}"
+    );
+
+    let answered = client
+        .get(format!("{}/api/v1/sales/demo/availability", gw.base))
+        .bearer_auth(token(&gw.signer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status().as_u16(), 200);
+    let refused_answer = client
+        .get(format!("{}/api/v1/sales/demo/availability", gw.base))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    problem(refused_answer, 401, "invalid_token").await;
+
+    let after = scrape().await;
+    assert!(value(&after, ok) > ok_before, "{ok} did not grow:\n{after}");
+    assert!(
+        value(&after, refused) > refused_before,
+        "{refused} did not grow:\n{after}"
+    );
+    assert!(
+        value(
+            &after,
+            r#"gateway_upstream_seconds_count{route="sale_booking"}"#
+        ) >= Some(1),
+        "upstream time not recorded:\n{after}"
+    );
+}
