@@ -200,12 +200,12 @@ pub async fn proxy(
     ));
     let upstream = Request::from_parts(parts, body);
 
-    let outcome = tokio::time::timeout(
+    let answered = tokio::time::timeout(
         state.config.timeouts.of(target.route),
         state.client.request(upstream),
     )
     .await;
-    let (response, outcome) = match outcome {
+    let (response, outcome) = match answered {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             for name in &HOP_BY_HOP {
