@@ -82,9 +82,11 @@ impl ProxyMetrics {
         }
     }
 
-    /// Records how long `route`'s upstream took, in seconds.
-    pub fn time_upstream(&self, route: &str, seconds: f64) {
+    /// Counts one request of `route` that reached its upstream and ended as `outcome` after
+    /// `seconds`, with one look-up of the route's handles.
+    pub fn count_upstream(&self, route: &str, outcome: Outcome, seconds: f64) {
         if let Some(handles) = self.of(route) {
+            handles.requests[outcome as usize].increment(1);
             handles.upstream.record(seconds);
         }
     }
@@ -112,10 +114,9 @@ mod tests {
             }
         }
         proxy.count("sale_booking", Outcome::Ok);
-        proxy.count("sale_booking", Outcome::Ok);
+        proxy.count_upstream("sale_booking", Outcome::Ok, 0.002);
         proxy.count("auth", Outcome::RateLimited);
         proxy.count("no_such_route", Outcome::Ok);
-        proxy.time_upstream("sale_booking", 0.002);
         let after = rendered.render();
         for line in [
             r#"gateway_requests_total{route="sale_booking",outcome="ok"} 2"#,

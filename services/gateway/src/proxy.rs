@@ -235,10 +235,9 @@ pub async fn proxy(
             (problem.into_response(), Outcome::Timeout)
         }
     };
-    state.metrics.count(target.route, outcome);
     state
         .metrics
-        .time_upstream(target.route, started.elapsed().as_secs_f64());
+        .count_upstream(target.route, outcome, started.elapsed().as_secs_f64());
     let mut response = response;
     if let Some(decision) = decision {
         decision.write_headers(response.headers_mut());
