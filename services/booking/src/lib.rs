@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod inventory;
 pub mod library;
+pub mod metrics;
 pub mod periodic;
 pub mod publish;
 pub mod queue;

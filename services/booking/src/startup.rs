@@ -21,6 +21,7 @@ use crate::{
     config::BookingConfig,
     confirmer,
     inventory::Inventory,
+    metrics::ReserveMetrics,
     queue::{Queue, feed, store::QueueStore},
     recorder, relay, routes,
     state::{AppState, Components},
@@ -74,6 +75,8 @@ impl Application {
         if let Err(err) = verifier.preload().await {
             tracing::warn!(error = %err, "verification keys not loaded yet; retrying on first request");
         }
+        // Installed before the state, whose counters register with it.
+        let prometheus = shared::metrics::install();
         let state = AppState::new(Components {
             inventory: Inventory::new(redis.clone(), config.idempotency_ttl),
             publisher,
@@ -85,6 +88,7 @@ impl Application {
                 feeds: feed::Feeds::default(),
                 stop: CancellationToken::new(),
             },
+            reserve_metrics: ReserveMetrics::register(),
         });
         let checks = vec![
             Check::postgres(db.clone()),
@@ -94,7 +98,7 @@ impl Application {
         let router = server::with_standard_layers(
             routes::router()
                 .with_state(state.clone())
-                .merge(health::router(checks, shared::metrics::install())),
+                .merge(health::router(checks, prometheus)),
         );
         let listener = server::bind(&config.http).await.with_context(|| {
             format!(

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use shared::{auth::TokenVerifier, batching::BatchPublisher, sales::Sales};
 use sqlx::PgPool;
 
-use crate::{inventory::Inventory, queue::Queue};
+use crate::{inventory::Inventory, metrics::ReserveMetrics, queue::Queue};
 
 /// Built once at start and handed to every request; a clone is one reference count (the router
 /// clones the state for each request and each extractor that reads it).
@@ -27,6 +27,8 @@ pub struct Components {
     pub sales: Sales,
     /// The virtual queues.
     pub queue: Queue,
+    /// The reserve path's counters.
+    pub reserve_metrics: ReserveMetrics,
 }
 
 impl AppState {

@@ -244,8 +244,7 @@ pub async fn reserve(
                 .await
             {
                 Ok(()) => {
-                    metrics::counter!("booking_reservations_total", "outcome" => "created")
-                        .increment(1);
+                    state.reserve_metrics.created();
                     return Ok(created(&sale, &hold, false));
                 }
                 Err(err) => {
@@ -320,7 +319,7 @@ async fn replay(
     {
         return Err(BookingError::EventLogUnavailable.into_response());
     }
-    metrics::counter!("booking_reservations_total", "outcome" => "replayed").increment(1);
+    state.reserve_metrics.replayed();
     Ok(created(sale, &hold, true))
 }
 

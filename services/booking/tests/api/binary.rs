@@ -76,7 +76,19 @@ async fn the_binary_records_a_reservation_through_kafka_and_stops_cleanly_on_sig
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("booking_reservations_total"), "{metrics}");
+    // The handles are registered at start, so a counter that shows is not enough: it counted.
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == r#"booking_reservations_total{outcome="created"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == r#"booking_reservations_total{outcome="replayed"} 0"#),
+        "{metrics}"
+    );
 
     Command::new("kill")
         .arg("-TERM")
