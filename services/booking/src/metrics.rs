@@ -1,4 +1,4 @@
-//! Counters the reserve path increments on every request.
+//! The reserve path's counters of its 201 answers, registered once at start.
 
 use metrics::Counter;
 
