@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -20,7 +20,27 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Installs the process's metrics recorder once and returns a handle that renders it.
+/// How often the recorder folds the samples its histograms kept since the last fold into their
+/// buckets. A scrape folds them too; without this, a process nothing scrapes keeps every sample.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs `upkeep` every `every` on a thread of its own, for the life of the process.
+fn keep_up(
+    every: Duration,
+    upkeep: impl Fn() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                upkeep();
+            }
+        })
+}
+
+/// Installs the process's metrics recorder once, with its upkeep, and returns a handle that
+/// renders it.
 pub fn install() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
@@ -29,7 +49,13 @@ pub fn install() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    let upkept = handle.clone();
+                    if let Err(err) = keep_up(UPKEEP_EVERY, move || upkept.run_upkeep()) {
+                        tracing::warn!(error = %err, "metrics upkeep not started; histograms grow until scraped");
+                    }
+                    handle
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "metrics recorder already installed; metrics are local");
                     PrometheusBuilder::new().build_recorder().handle()
@@ -154,6 +180,41 @@ mod tests {
         }
         let kept = http.by_route.read().map(|m| m["/a"].len()).unwrap_or(0);
         assert_eq!(kept, 2, "one kept entry per method and status");
+    }
+
+    #[test]
+    fn upkeep_folds_histogram_samples_every_interval_and_loses_none() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        let timer =
+            metrics::with_local_recorder(&recorder, || metrics::histogram!("upkeep_test_seconds"));
+        for _ in 0..1000 {
+            timer.record(0.002);
+        }
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (counted, upkept) = (runs.clone(), handle.clone());
+        keep_up(Duration::from_millis(10), move || {
+            upkept.run_upkeep();
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 3 {
+            assert!(Instant::now() < deadline, "upkeep did not run three times");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let text = handle.render();
+        for line in [
+            "upkeep_test_seconds_count 1000",
+            r#"upkeep_test_seconds_bucket{le="0.001"} 0"#,
+            r#"upkeep_test_seconds_bucket{le="0.0025"} 1000"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 
     #[test]
