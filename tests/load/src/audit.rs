@@ -29,6 +29,15 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// A ledger with room for `acks` keys, so noting them never stops the load tool to grow its
+    /// table mid-run.
+    pub fn with_capacity(acks: usize) -> Self {
+        Self {
+            entries: HashMap::with_capacity(acks),
+            conflicts: Vec::new(),
+        }
+    }
+
     /// Notes a 201.
     pub fn acknowledge(&mut self, ack: Ack) {
         match self.entries.entry(ack.key) {
@@ -625,4 +634,29 @@ fn acknowledged_within_caps(subject: Subject<'_>, snapshot: &Snapshot) -> Check 
         problems,
         format!("{} buyer-zone pairs within their caps", seats.len()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_made_for_n_acknowledgements_takes_them_without_growing() {
+        let n = 100_000;
+        let mut ledger = Ledger::with_capacity(n);
+        let room = ledger.entries.capacity();
+        assert!(room >= n, "{room}");
+        for key in 0..n as u64 {
+            ledger.acknowledge(Ack {
+                key,
+                buyer: 0,
+                zone: 0,
+                quantity: 1,
+                reservation: Uuid::from_u64_pair(0, key),
+            });
+        }
+        assert_eq!(ledger.len(), n);
+        assert_eq!(ledger.entries.capacity(), room, "the table grew mid-run");
+        assert!(Ledger::default().entries.capacity() < n);
+    }
 }

@@ -69,12 +69,16 @@ pub async fn drive<W: Workload>(
     if settings.max_in_flight == 0 || settings.max_in_flight > Semaphore::MAX_PERMITS {
         return Err(EngineError::InFlight);
     }
+    // Room for every arrival's acknowledgement, made before the clock starts: growing a table of
+    // hundreds of thousands of keys mid-run stalls the load tool for tens of milliseconds.
+    let ledger = Ledger::with_capacity(profile.arrivals().count());
     let start = Instant::now() + Duration::from_millis(20);
     let tally = Tally::new(start)?;
     let (records, inbox) = mpsc::unbounded_channel::<Record>();
     let collector = tokio::spawn(collect(
         inbox,
         tally,
+        ledger,
         start,
         settings.clone(),
         profile.clone(),
@@ -147,12 +151,13 @@ pub async fn drive<W: Workload>(
 async fn collect(
     inbox: mpsc::UnboundedReceiver<Record>,
     tally: Tally,
+    ledger: Ledger,
     start: Instant,
     settings: EngineSettings,
     profile: Profile,
     seats: Option<watch::Receiver<Option<Seats>>>,
 ) -> (Tally, Ledger) {
-    tally_records(inbox, tally, start, seats, |tally, second| {
+    tally_records(inbox, tally, ledger, start, seats, |tally, second| {
         if settings.progress {
             let target = match profile {
                 Profile::Burst { .. } => profile.peak_rate(),
@@ -164,16 +169,16 @@ async fn collect(
     .await
 }
 
-/// Tallies records until every sender is gone, noting acknowledged reservations in the ledger;
+/// Tallies records until every sender is gone, noting acknowledged reservations in `ledger`;
 /// at the end of each second it records the sale's seats (when watched) and calls `each_second`.
 pub async fn tally_records(
     mut inbox: mpsc::UnboundedReceiver<Record>,
     mut tally: Tally,
+    mut ledger: Ledger,
     start: Instant,
     mut seats: Option<watch::Receiver<Option<Seats>>>,
     mut each_second: impl FnMut(&Tally, usize),
 ) -> (Tally, Ledger) {
-    let mut ledger = Ledger::default();
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     let mut second = 0usize;
     loop {

@@ -557,7 +557,7 @@ async fn collect(
     progress: bool,
     seats: Option<watch::Receiver<Option<Seats>>>,
 ) -> (Tally, Ledger) {
-    tally_records(inbox, tally, start, seats, |_, second| {
+    tally_records(inbox, tally, Ledger::default(), start, seats, |_, second| {
         if progress {
             let c = &ctx.counters;
             say(&format!(
