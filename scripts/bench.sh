@@ -238,10 +238,11 @@ run() { # name command...
 }
 COMMON=(--rate "$RATE" --duration "$DURATION" --buyers "$BUYERS" --buyers-file "$DEV/buyers.json"
   --auth http://127.0.0.1:18080 --out "$RESULTS" "${IN_FLIGHT[@]}")
+# Each reserve run also reads its server's own timing of the reservations from its /metrics.
 run reserve-gateway "${LOADGEN[@]}" run sustained --name reserve-gateway --target http://127.0.0.1:18080 \
-  --sale-id "$GATEWAY_SALE" "${COMMON[@]}"
+  --sale-id "$GATEWAY_SALE" --server-route '/{*path}' "${COMMON[@]}"
 run reserve-direct "${LOADGEN[@]}" run sustained --name reserve-direct --target http://127.0.0.1:18083 \
-  --sale-id "$DIRECT_SALE" "${COMMON[@]}"
+  --sale-id "$DIRECT_SALE" --server-route '/api/v1/sales/{sale}/reservations' "${COMMON[@]}"
 run queued-gateway "${LOADGEN[@]}" run queued --name queued-gateway --target http://127.0.0.1:18080 \
   --sale-id "$QUEUED_SALE" --buyers "$QUEUE_BUYERS" --admission-rate "$QUEUE_RATE" \
   --max-active "$QUEUE_MAX_ACTIVE" --buyers-file "$DEV/buyers.json" --auth http://127.0.0.1:18080 \

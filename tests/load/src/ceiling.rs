@@ -262,6 +262,7 @@ async fn benchmark(
         plan: None,
         settings: None,
         stats,
+        server: None,
         audit: None,
         queue: None,
         notes: vec![

@@ -13,6 +13,7 @@ pub mod run;
 pub mod sale;
 pub mod scenario;
 pub mod schedule;
+pub mod server_time;
 pub mod stats;
 pub mod summary;
 pub mod wire;

@@ -79,6 +79,11 @@ struct RunArgs {
     /// service can be started serving only it.
     #[arg(long)]
     sale_id: Option<shared::ids::SaleId>,
+    /// Also read the server's own timing of the run's POST requests: this `route` label of the
+    /// `http_request_duration_seconds` histogram at `<target>/metrics` (`/{*path}` at the
+    /// gateway, `/api/v1/sales/{sale}/reservations` at booking).
+    #[arg(long)]
+    server_route: Option<String>,
     #[command(flatten)]
     knobs: Knobs,
     #[command(flatten)]
@@ -206,6 +211,7 @@ async fn execute(cli: Cli) -> anyhow::Result<bool> {
                 keep_sale,
                 seed,
                 sale_id,
+                server_route,
                 knobs,
                 tool: args,
             } = *args;
@@ -222,6 +228,7 @@ async fn execute(cli: Cli) -> anyhow::Result<bool> {
                 keep_sale,
                 seed,
                 sale_id,
+                server_route,
             };
             let report = run::scenario(&run, &tool, &backends()?).await?;
             publish(&report, &tool.out_dir)?;

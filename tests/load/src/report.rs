@@ -8,7 +8,10 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::{audit::AuditReport, chart, queued::QueueReport, scenario::Plan, stats::RunStats};
+use crate::{
+    audit::AuditReport, chart, queued::QueueReport, scenario::Plan, server_time::ServerTiming,
+    stats::RunStats,
+};
 
 /// What was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +65,9 @@ pub struct Report {
     pub settings: Option<Settings>,
     /// Counts and latencies.
     pub stats: RunStats,
+    /// The server's own timing of the run's requests, when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerTiming>,
     /// The sale audit (scenario runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditReport>,
@@ -131,6 +137,14 @@ impl Report {
             percent(s.error_rate),
             s.error_count()
         );
+        if let Some(server) = &self.server {
+            let _ = writeln!(
+                md,
+                "| server's own timing | {}, read from `{}` before and after the run |",
+                server.describe(),
+                server.metrics
+            );
+        }
         if let Some(lag) = &s.send_lag {
             let _ = writeln!(
                 md,

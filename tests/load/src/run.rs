@@ -19,6 +19,7 @@ use crate::{
     sale,
     scenario::{Knobs, Plan, Scenario},
     schedule::Profile,
+    server_time::{Probe, ServerTiming},
     stats::{Seats, say},
     workload::{FixedGet, Reserve, ReserveSpec},
 };
@@ -107,6 +108,9 @@ pub struct ScenarioRun {
     pub seed: u64,
     /// The sale's id; a fresh `lt-<scenario>-<random>` when `None`.
     pub sale_id: Option<SaleId>,
+    /// The `route` label whose POST requests the target's own histogram times, read before and
+    /// after the load; `None`: not read.
+    pub server_route: Option<String>,
 }
 
 /// Watches the sale's seats in Redis once a second until `stop`.
@@ -271,6 +275,14 @@ async fn measure_and_audit(
         plan.profile.describe()
     ));
     let tokens: Vec<&str> = buyers.iter().map(|b| b.access_token.as_str()).collect();
+    let probe = run
+        .server_route
+        .as_deref()
+        .map(|route| Probe::new(target, route, "POST"));
+    let before = match &probe {
+        Some(probe) => Some(probe.read().await?),
+        None => None,
+    };
     let (stats, ledger, queue) = match plan.queue {
         Some(queue_plan) => {
             let queued = QueuedRun {
@@ -317,6 +329,26 @@ async fn measure_and_audit(
         }
     };
     stop.cancel();
+    let mut notes = Vec::new();
+    let server = match (&probe, &before) {
+        (Some(probe), Some(before)) => match probe.read().await {
+            Ok(after) => Some(ServerTiming::between(probe, before, &after)),
+            Err(err) => {
+                notes.push(format!(
+                    "the server's own timing could not be read: {err:#}"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(server) = &server {
+        say(&format!(
+            "{}: the server timed {}",
+            run.name,
+            server.describe()
+        ));
+    }
     say(&format!(
         "{}: {} answered at {} answers/s, p99 {} ms, {} errors; auditing",
         run.name,
@@ -354,7 +386,6 @@ async fn measure_and_audit(
         audit.checks.extend(queue.checks());
         audit.passed = audit.checks.iter().all(|c| c.passed);
     }
-    let mut notes = Vec::new();
     if let Some(lag) = &stats.send_lag
         && lag.p99 > 5.0
     {
@@ -378,6 +409,7 @@ async fn measure_and_audit(
         plan: Some(plan.clone()),
         settings: Some(tool.settings(max_in_flight, warm)),
         stats,
+        server,
         audit: Some(audit),
         queue,
         notes,
@@ -445,6 +477,7 @@ pub async fn http_ceiling(
         plan: None,
         settings: Some(tool.settings(max_in_flight, warm)),
         stats,
+        server: None,
         audit: None,
         queue: None,
         notes,

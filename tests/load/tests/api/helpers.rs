@@ -130,6 +130,7 @@ impl Stack {
             keep_sale: false,
             seed: 7,
             sale_id: Some(self.sale.clone()),
+            server_route: None,
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::helpers::{Stack, tool};
 #[tokio::test]
 async fn the_smoke_scenario_sells_out_a_small_sale_through_the_gateway_and_the_audit_passes() {
     let stack = Stack::start("smoke").await;
-    let run = stack.run(Scenario::Smoke, &stack.gateway, Knobs::default());
+    let mut run = stack.run(Scenario::Smoke, &stack.gateway, Knobs::default());
+    run.server_route = Some("/{*path}".to_owned());
     let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
         .await
         .unwrap();
@@ -29,6 +30,14 @@ async fn the_smoke_scenario_sells_out_a_small_sale_through_the_gateway_and_the_a
             .iter()
             .any(|c| c.name == "exactly the expected seats were taken" && c.passed)
     );
+    // The gateway timed every reservation of the run, and none of the sign-ups before it.
+    let server = report
+        .server
+        .as_ref()
+        .expect("the gateway's timing was read");
+    assert_eq!(server.requests, 150, "{server:?}");
+    assert_eq!(server.metrics, format!("{}/metrics", stack.gateway));
+    assert!(server.p50.is_some() && server.p99.is_some(), "{server:?}");
 
     let written = report.write(&stack.out_dir).unwrap();
     let names: Vec<String> = written
@@ -40,6 +49,10 @@ async fn the_smoke_scenario_sells_out_a_small_sale_through_the_gateway_and_the_a
     assert_eq!(again, report, "the JSON report reads back whole");
     let md = std::fs::read_to_string(stack.out_dir.join("smoke.md")).unwrap();
     assert!(md.contains("| audit | PASS |"), "{md}");
+    assert!(
+        md.contains("| server's own timing | 150 POST requests of route `/{*path}`: p50 "),
+        "{md}"
+    );
     assert!(md.contains("![latency and throughput per second](smoke.svg)"));
 }
 
@@ -53,6 +66,7 @@ async fn a_thundering_herd_straight_at_booking_takes_exactly_the_capacity() {
     };
     let mut run = stack.run(Scenario::Herd, &stack.booking, knobs);
     run.auth = stack.auth.clone();
+    run.server_route = Some("/api/v1/sales/{sale}/reservations".to_owned());
     let report = loadtest::run::scenario(&run, &tool(), &stack.backends)
         .await
         .unwrap();
@@ -63,6 +77,11 @@ async fn a_thundering_herd_straight_at_booking_takes_exactly_the_capacity() {
     assert_eq!(report.stats.rejected.get("sold_out"), Some(&15));
     assert!(report.stats.errors.is_empty(), "{:?}", report.stats.errors);
     assert_eq!(report.load, "40 arrivals at the same instant");
+    let server = report.server.as_ref().expect("booking's timing was read");
+    assert_eq!(
+        server.requests, 40,
+        "booking timed every arrival: {server:?}"
+    );
 }
 
 #[tokio::test]
