@@ -69,8 +69,7 @@ pub async fn drive<W: Workload>(
     if settings.max_in_flight == 0 || settings.max_in_flight > Semaphore::MAX_PERMITS {
         return Err(EngineError::InFlight);
     }
-    // Room for every arrival's acknowledgement, made before the clock starts: growing a table of
-    // hundreds of thousands of keys mid-run stalls the load tool for tens of milliseconds.
+    // A slot for every arrival's acknowledgement, written before the clock starts (see `Ledger`).
     let ledger = Ledger::with_capacity(profile.arrivals().count());
     let start = Instant::now() + Duration::from_millis(20);
     let tally = Tally::new(start)?;
