@@ -275,12 +275,13 @@ async fn measure_and_audit(
         plan.profile.describe()
     ));
     let tokens: Vec<&str> = buyers.iter().map(|b| b.access_token.as_str()).collect();
-    let probe = run
-        .server_route
-        .as_deref()
-        .map(|route| Probe::new(target, route, "POST"));
-    let before = match &probe {
-        Some(probe) => Some(probe.read().await?),
+    // The server's histogram as it stands before the load, to take the run's share of it after.
+    let timed = match run.server_route.as_deref() {
+        Some(route) => {
+            let probe = Probe::new(target, route, "POST");
+            let before = probe.read().await?;
+            Some((probe, before))
+        }
         None => None,
     };
     let (stats, ledger, queue) = match plan.queue {
@@ -330,8 +331,8 @@ async fn measure_and_audit(
     };
     stop.cancel();
     let mut notes = Vec::new();
-    let server = match (&probe, &before) {
-        (Some(probe), Some(before)) => match probe.read().await {
+    let server = match &timed {
+        Some((probe, before)) => match probe.read().await {
             Ok(after) => Some(ServerTiming::between(probe, before, &after)),
             Err(err) => {
                 notes.push(format!(
@@ -340,7 +341,7 @@ async fn measure_and_audit(
                 None
             }
         },
-        _ => None,
+        None => None,
     };
     if let Some(server) = &server {
         say(&format!(
