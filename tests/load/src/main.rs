@@ -36,6 +36,10 @@ struct ToolArgs {
     /// (default: a quarter second of the peak rate, 256 to 4096).
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// Keep-alive connections opened before the measurement, at most the in-flight limit
+    /// (default: what the peak rate needs at ~10 ms an answer).
+    #[arg(long, env = "LOADGEN_WARM_CONNECTIONS")]
+    warm_connections: Option<usize>,
     /// Per-request timeout, ms.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
@@ -167,6 +171,7 @@ fn backends() -> anyhow::Result<Backends> {
 fn tool(args: &ToolArgs, threads: usize) -> Tool {
     Tool {
         max_in_flight: args.max_in_flight,
+        warm_connections: args.warm_connections,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         threads,
         progress: !args.quiet,

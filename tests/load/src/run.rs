@@ -40,6 +40,9 @@ pub struct Backends {
 pub struct Tool {
     /// Most requests in flight; `None` sizes it from the peak rate.
     pub max_in_flight: Option<usize>,
+    /// Keep-alive connections opened before the measurement (at most the in-flight bound);
+    /// `None`: what the peak rate needs at ~10 ms an answer.
+    pub warm_connections: Option<usize>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Runtime worker threads (reported only; the caller builds the runtime).
@@ -75,12 +78,14 @@ impl Tool {
     }
 }
 
-/// Connections opened before the measurement: what the peak rate needs at ~10 ms per answer.
-fn warm_connections(profile: &Profile, max_in_flight: usize) -> usize {
-    match profile {
-        Profile::Burst { count, .. } => (*count as usize).min(max_in_flight),
-        _ => ((profile.peak_rate() / 100.0).ceil() as usize + 8).min(max_in_flight),
-    }
+/// Connections opened before the measurement: as asked, else what the peak rate needs at ~10 ms
+/// per answer (a burst's every arrival), never more than may be in flight.
+fn warm_connections(asked: Option<usize>, profile: &Profile, max_in_flight: usize) -> usize {
+    let wanted = asked.unwrap_or_else(|| match profile {
+        Profile::Burst { count, .. } => *count as usize,
+        _ => (profile.peak_rate() / 100.0).ceil() as usize + 8,
+    });
+    wanted.min(max_in_flight).max(1)
 }
 
 /// A scenario run.
@@ -267,7 +272,7 @@ async fn measure_and_audit(
         stop.clone(),
     );
     let (client, max_in_flight) = tool.client(&plan.profile);
-    let warm = warm(&client, target, &plan.profile, max_in_flight).await?;
+    let warm = warm(&client, target, &plan.profile, tool, max_in_flight).await?;
     let started_at = now_rfc3339();
     say(&format!(
         "{}: {} against {target}",
@@ -421,12 +426,13 @@ async fn warm(
     client: &LoadClient,
     target: &str,
     profile: &Profile,
+    tool: &Tool,
     max_in_flight: usize,
 ) -> anyhow::Result<usize> {
     let uri: Uri = format!("{target}/healthz")
         .parse()
         .with_context(|| format!("target {target} is not a URL"))?;
-    let wanted = warm_connections(profile, max_in_flight);
+    let wanted = warm_connections(tool.warm_connections, profile, max_in_flight);
     let opened = client.warm_up(&uri, wanted).await;
     if opened == 0 {
         anyhow::bail!("{target}/healthz does not answer; is the service running?");
@@ -443,7 +449,7 @@ pub async fn http_ceiling(
 ) -> anyhow::Result<Report> {
     let target = target.trim_end_matches('/');
     let (client, max_in_flight) = tool.client(&profile);
-    let warm = warm(&client, target, &profile, max_in_flight).await?;
+    let warm = warm(&client, target, &profile, tool, max_in_flight).await?;
     let uri: Uri = format!("{target}/").parse().context("target URL")?;
     let started_at = now_rfc3339();
     say(&format!("{name}: {} against {target}", profile.describe()));
@@ -483,4 +489,27 @@ pub async fn http_ceiling(
         queue: None,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_connections_are_as_asked_or_sized_from_the_rate_and_never_beyond_the_in_flight_bound() {
+        let steady = Profile::Constant {
+            rate: 10_000.0,
+            seconds: 60.0,
+        };
+        assert_eq!(warm_connections(None, &steady, 2500), 108);
+        assert_eq!(warm_connections(Some(1000), &steady, 2500), 1000);
+        assert_eq!(warm_connections(Some(5000), &steady, 2500), 2500);
+        assert_eq!(warm_connections(Some(0), &steady, 2500), 1);
+        assert_eq!(warm_connections(Some(10), &steady, 0), 1, "no panic");
+        let herd = Profile::Burst {
+            count: 40,
+            spread_seconds: 0.0,
+        };
+        assert_eq!(warm_connections(None, &herd, 256), 40);
+    }
 }

@@ -139,6 +139,7 @@ impl Stack {
 pub fn tool() -> Tool {
     Tool {
         max_in_flight: None,
+        warm_connections: None,
         timeout: Duration::from_secs(10),
         threads: 1,
         progress: false,
