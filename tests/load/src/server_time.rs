@@ -152,6 +152,11 @@ impl fmt::Display for Bucket {
     }
 }
 
+/// A bucket for tables, or `–` when there is none.
+pub fn bucket_or_dash(bucket: Option<Bucket>) -> String {
+    bucket.map_or_else(|| "–".to_owned(), |b| b.to_string())
+}
+
 /// The server's own timing of the requests it answered during a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -200,15 +205,14 @@ impl ServerTiming {
 
     /// One line for reports.
     pub fn describe(&self) -> String {
-        let or_dash = |b: Option<Bucket>| b.map_or_else(|| "–".to_owned(), |b| b.to_string());
         format!(
             "{} {} requests of route `{}`: p50 {} · p99 {} · p99.9 {}",
             self.requests,
             self.method,
             self.route,
-            or_dash(self.p50),
-            or_dash(self.p99),
-            or_dash(self.p999)
+            bucket_or_dash(self.p50),
+            bucket_or_dash(self.p99),
+            bucket_or_dash(self.p999)
         )
     }
 }

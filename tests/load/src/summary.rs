@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::{
     machine::Machine,
     report::{Kind, Report, ms, ms_or_dash, percent},
-    server_time::Bucket,
+    server_time::bucket_or_dash,
 };
 
 /// Report name of the reserve run through the gateway.
@@ -119,10 +119,6 @@ pub fn target_verdict(report: &Report) -> (bool, Vec<(String, bool)>) {
         ),
     ];
     (criteria.iter().all(|(_, ok)| *ok), criteria)
-}
-
-fn bucket_or_dash(bucket: Option<Bucket>) -> String {
-    bucket.map_or_else(|| "–".to_owned(), |b| b.to_string())
 }
 
 fn ratio(md: &mut String, label: &str, a: Option<&Report>, b: Option<&Report>) {
@@ -426,7 +422,7 @@ mod tests {
     use super::*;
     use crate::{
         audit::{AuditReport, Check},
-        server_time::ServerTiming,
+        server_time::{Bucket, ServerTiming},
         stats::{Latency, RunStats},
     };
 
